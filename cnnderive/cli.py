@@ -1,0 +1,31 @@
+"""The command line: thin commands that call the library and hand the result to a printer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .commands import grad, symbols
+from .commands.common import DEBUG
+
+app = typer.Typer(
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="Backpropagation in a small CNN, step by step and exactly.",
+)
+
+
+@app.callback()
+def options(
+    debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an internal error")] = False,
+) -> None:
+    DEBUG["on"] = debug
+
+
+app.command("grad")(grad.grad)
+app.command("symbols")(symbols.symbols)
+
+
+def main() -> None:
+    app(prog_name="cnnderive")

@@ -1,0 +1,247 @@
+"""Reading a network config: safe YAML, exact numbers, PyTorch defaults, shapes checked up front."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .errors import ConfigError, UserError
+from .fields import Fields
+from .layers import LAYER_KINDS, Layer
+from .losses import MSE, CrossEntropy
+from .network import Network
+from .numbers import exact, seeded_input, seeded_parameter
+from .ops import object_array
+
+MAX_ELEMENTS = 5_000_000  # per tensor; bigger shapes are refused before anything is allocated
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_RESERVED = {"input", "target", "loss"}
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The safe loader, keeping every decimal as its text so that 0.1 stays exactly 1/10."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", lambda loader, node: loader.construct_scalar(node))
+
+
+def load(path: str | Path) -> Network:
+    """Read and validate a config file; every problem becomes one UserError naming file, field, line."""
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read the config: {getattr(error, 'strerror', None) or error}", file=path) from None
+    return loads(text, path)
+
+
+def loads(text: str, source: str = "<config>") -> Network:
+    """Validate config text; `source` names it in error messages."""
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(filter(None, [error.context, error.problem]))
+        raise UserError(f"not valid YAML: {problem}", file=source, line=mark.line + 1 if mark else None, field="YAML") from None
+    except (yaml.YAMLError, RecursionError) as error:
+        raise UserError(f"not valid YAML: {error}", file=source) from None
+    try:
+        return build(data, source)
+    except ConfigError as error:
+        error.file = source
+        error.line = line_of(text, error.path)
+        raise
+    except RecursionError:
+        raise UserError("the config is nested too deeply", file=source) from None
+
+
+def line_of(text: str, path: tuple) -> int | None:
+    """The 1-based line of the YAML node at `path` (or of the nearest enclosing one)."""
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, RecursionError):
+        return None
+    line = node.start_mark.line if node is not None else None
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if k.value == str(key)]
+            if not match:
+                break
+            line, node = match[-1][0].start_mark.line, match[-1][1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line
+        else:
+            break
+    return None if line is None else line + 1
+
+
+def build(data: object, source: str) -> Network:
+    top = Fields(data, (), "a mapping with input, layers and loss")
+    name = top.string("name", Path(source).stem)
+    seed = top.int("seed", 0, minimum=0, maximum=2**63 - 1)
+    inputs = _input(top.get("input"), seed)
+    raw_layers = top.get("layers")
+    if not isinstance(raw_layers, list):
+        raise ConfigError("expected a list of layers", ("layers",))
+    layers: list[Layer] = []
+    params: dict[str, dict[str, np.ndarray]] = {}
+    shape = inputs.shape
+    for position, raw in enumerate(raw_layers):
+        layer, layer_params = _layer(raw, position, shape, seed, params)
+        layers.append(layer)
+        params[layer.name] = layer_params
+        shape = layer.out_shape
+    loss, target = _loss(top.get("loss"), layers, shape)
+    top.finish()
+    return Network(name, source, inputs, layers, params, loss, target)
+
+
+def _input(raw: object, seed: int) -> np.ndarray:
+    fields = Fields(raw, ("input",), "a mapping with values or shape")
+    if fields.has("values") == fields.has("shape"):
+        raise ConfigError("give exactly one of values (the numbers) or shape (values drawn from the seed)", ("input",))
+    if fields.has("values"):
+        values = tensor(fields.get("values"), fields.at("values"))
+        if values.ndim == 2:
+            values = values.reshape(1, *values.shape)
+        if values.ndim not in (1, 3):
+            raise ConfigError(f"expected [C][H][W], [H][W] or [N] numbers, found {values.ndim} levels of lists", fields.at("values"))
+    else:
+        shape = fields.get("shape")
+        if not isinstance(shape, list) or len(shape) not in (1, 2, 3):
+            raise ConfigError("expected a shape [C, H, W], [H, W] or [N]", fields.at("shape"))
+        dims = tuple(_dimension(d, fields.at("shape")) for d in shape)
+        dims = (1, *dims) if len(dims) == 2 else dims
+        _check_size(dims, fields.at("shape"))
+        values = object_array(seeded_input(seed, int(np.prod(dims))), dims)
+    fields.finish()
+    return values
+
+
+def _dimension(value: object, path: tuple) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"expected a positive integer size, found {value!r}", path)
+    return value
+
+
+def _check_size(shape: tuple, path: tuple) -> None:
+    count = 1
+    for d in shape:
+        count *= d
+    if count > MAX_ELEMENTS:
+        raise ConfigError(f"shape {list(shape)} has {count:,} elements; the limit is {MAX_ELEMENTS:,}", path)
+
+
+def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict) -> tuple[Layer, dict]:
+    fields = Fields(raw, ("layers", position), "a mapping with a type")
+    kind = fields.get("type")
+    if kind not in LAYER_KINDS:
+        raise ConfigError(f"unknown layer type {kind!r}; known types: {', '.join(LAYER_KINDS)}", fields.at("type"))
+    name = fields.string("name", f"{kind}_{position + 1}")
+    if not _NAME.match(name) or name in _RESERVED:
+        raise ConfigError(f"layer name {name!r} must be letters, digits and _ (and not input, target or loss)", fields.at("name"))
+    if name in known:
+        raise ConfigError(f"two layers are called {name!r}; names must be unique", fields.at("name"))
+    raw_params = fields.get("params", {})
+    layer = LAYER_KINDS[kind].from_config(fields, name, in_shape)
+    _check_size(layer.out_shape, fields.path)
+    given = Fields(raw_params, fields.at("params"), "a mapping of parameter tensors")
+    params = {}
+    for param, shape in layer.param_shapes().items():
+        _check_size(shape, given.at(param))
+        if given.has(param):
+            params[param] = _param_tensor(given.get(param), shape, layer, param, given.at(param))
+        else:
+            count = int(np.prod(shape))
+            drawn = seeded_parameter(seed, f"{name}.{param}", count, layer.fan_in())
+            params[param] = object_array(drawn, shape)
+    given.finish()
+    return layer, params
+
+
+def _param_tensor(raw: object, shape: tuple, layer: Layer, param: str, path: tuple) -> np.ndarray:
+    values = tensor(raw, path)
+    lead = len(shape) - values.ndim
+    if lead > 0 and values.shape == shape[lead:] and all(d == 1 for d in shape[:lead]):
+        values = values.reshape(shape)  # [kh][kw] for a one-channel kernel, a bare number for one bias
+    if values.shape != shape:
+        raise ConfigError(
+            f"{layer.name}.{param} must have shape {_dims(shape)} {layer.param_axes(param)}, "
+            f"found {_dims(values.shape)}",
+            path,
+        )
+    return values
+
+
+def _dims(shape: tuple) -> str:
+    return "".join(f"[{d}]" for d in shape) or "[] (a single number)"
+
+
+def tensor(raw: object, path: tuple) -> np.ndarray:
+    """Nested lists of numbers as an object array of Fractions; ragged lists are an error."""
+    shape = _nested_shape(raw, path)
+    _check_size(shape, path)
+    flat: list[Fraction] = []
+    _flatten(raw, path, flat)
+    return object_array(flat, shape)
+
+
+def _nested_shape(raw: object, path: tuple) -> tuple:
+    shape = []
+    node = raw
+    while isinstance(node, list):
+        if not node:
+            raise ConfigError("empty list", path)
+        shape.append(len(node))
+        node = node[0]
+    return tuple(shape)
+
+
+def _flatten(raw: object, path: tuple, out: list, depth: int = 0, shape: tuple | None = None) -> None:
+    shape = _nested_shape(raw, path) if shape is None else shape
+    if depth == len(shape):
+        out.append(exact(raw, path))
+        return
+    if not isinstance(raw, list) or len(raw) != shape[depth]:
+        raise ConfigError(f"ragged lists: every list at depth {depth + 1} must have {shape[depth]} entries", path)
+    for k, item in enumerate(raw):
+        _flatten(item, path + (k,), out, depth + 1, shape)
+
+
+def _loss(raw: object, layers: list[Layer], out_shape: tuple):
+    fields = Fields(raw, ("loss",), "a mapping with type and target")
+    kind = fields.choice("type", ("cross_entropy", "mse"))
+    size = int(np.prod(out_shape))
+    if kind == "mse":
+        loss = MSE(fields.choice("reduction", ("mean", "sum", "half_sum"), "mean"))
+    else:
+        last = layers[-1].kind if layers else "input"
+        if last not in ("softmax", "sigmoid"):
+            raise ConfigError(
+                f"cross_entropy needs the network to end in softmax or sigmoid, but it ends in {last}", fields.at("type")
+            )
+        loss = CrossEntropy(last)
+    target = _target(fields.get("target"), kind, size, fields.at("target"))
+    fields.finish()
+    return loss, target
+
+
+def _target(raw: object, kind: str, size: int, path: tuple) -> np.ndarray:
+    if isinstance(raw, int) and not isinstance(raw, bool) and kind == "cross_entropy":
+        if not 0 <= raw < size:
+            raise ConfigError(f"class index {raw} is out of range: the network has {size} outputs (0 to {size - 1})", path)
+        values = [Fraction(int(k == raw)) for k in range(size)]
+        return object_array(values, (size,))
+    if not isinstance(raw, list):
+        if size != 1:
+            raise ConfigError(f"expected a list of {size} numbers (one per output)", path)
+        raw = [raw]
+    values = tensor(raw, path).reshape(-1)
+    if values.size != size:
+        raise ConfigError(f"expected {size} numbers (one per network output), found {values.size}", path)
+    return values

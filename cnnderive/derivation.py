@@ -1,0 +1,128 @@
+"""The derivation model: plain records of the maths that every printer renders.
+
+Nothing here prints; the terminal, LaTeX and JSON printers only read these records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .names import Tensor, tensors
+from .network import Network, Pass
+from .ops import FloatOps, RationalOps, SympyOps
+
+EXACT_WORK_LIMIT = 20_000  # multiply-adds up to which values are also computed exactly with SymPy
+
+
+@dataclass(frozen=True)
+class ChainTerm:
+    """dL/d(out) * d(out)/d(param) for one output element the parameter touches."""
+
+    out: Tensor
+    out_index: tuple[int, ...]
+    factor: Tensor | None  # the input element that d(out)/d(param) equals; None when it is 1
+    factor_index: tuple[int, ...] | None
+    delta: object  # dL/d(out)
+    local: object  # d(out)/d(param)
+    cut: str | None  # why this term is zero (ReLU off, not the max-pool winner, padding), if it is
+
+    @property
+    def product(self) -> object:
+        return self.delta * self.local
+
+
+@dataclass(frozen=True)
+class ParamGradient:
+    """dL/d(one parameter element) = the sum of its chain terms."""
+
+    tensor: Tensor
+    index: tuple[int, ...]
+    terms: tuple[ChainTerm, ...]
+    value: object
+    approx: float
+
+    @property
+    def name(self) -> str:
+        return self.tensor.element(self.index)
+
+    @property
+    def live_terms(self) -> tuple[ChainTerm, ...]:
+        return tuple(t for t in self.terms if t.cut is None)
+
+    @property
+    def cut_terms(self) -> tuple[ChainTerm, ...]:
+        return tuple(t for t in self.terms if t.cut is not None)
+
+
+def work(network: Network) -> int:
+    """Multiply-adds of one forward pass: the measure of how big a network is."""
+    total = 0
+    for layer in network.layers:
+        total += int(np.prod(layer.out_shape)) * max(1, layer.fan_in())
+    return total
+
+
+class Derivation:
+    """A network with its passes: floats always, exact values (SymPy) when the network is small."""
+
+    def __init__(self, network: Network, exact: bool | None = None) -> None:
+        self.network = network
+        self.exact = work(network) <= EXACT_WORK_LIMIT if exact is None else exact
+        self.ops = SympyOps() if self.exact else FloatOps()
+        self.tensors = tensors(network)
+
+    @cached_property
+    def floats(self) -> Pass:
+        return self.network.run(FloatOps())
+
+    @cached_property
+    def values(self) -> Pass:
+        """The pass that is shown: exact SymPy numbers for small networks, floats otherwise."""
+        return self.network.run(self.ops) if self.exact else self.floats
+
+    def gradient_floats(self) -> dict[str, np.ndarray]:
+        """Every gradient as floats: the nearest double to the exact value where that is cheap."""
+        if self.network.is_rational() and work(self.network) <= 50 * EXACT_WORK_LIMIT:
+            rational = self.network.run(RationalOps())
+            return {name: FloatOps().array(grad) for name, grad in rational.grads.items()}
+        return self.floats.grads
+
+    def layer_tensor(self, position: int) -> Tensor:
+        return self.tensors[f"{self.network.layers[position].name}.output"]
+
+    def input_tensor(self, position: int) -> Tensor:
+        return self.tensors["input"] if position == 0 else self.layer_tensor(position - 1)
+
+    def gradient(self, tensor: Tensor, index: tuple[int, ...]) -> ParamGradient:
+        """The chain-rule terms of one parameter element, with values and why any term is cut."""
+        position = tensor.layer
+        layer = self.network.layers[position]
+        param = tensor.name.split(".")[1]
+        values = self.values
+        out_tensor, in_tensor = self.layer_tensor(position), self.input_tensor(position)
+        one, zero = self.ops.const(1), self.ops.const(0)
+        terms = []
+        for term in layer.param_terms(param, index):
+            delta = values.deltas[position + 1][term.out_index]
+            if term.in_index is None:
+                local = zero if term.padding else one
+            else:
+                local = values.values[position][term.in_index]
+            cut = "zero padding" if term.padding else self.cut_reason(position, term.out_index)
+            factor = None if term.in_index is None else in_tensor
+            terms.append(ChainTerm(out_tensor, term.out_index, factor, term.in_index, delta, local, cut))
+        value = values.grads[tensor.name][index]
+        approx = float(self.floats.grads[tensor.name][index])
+        return ParamGradient(tensor, index, tuple(terms), value, approx)
+
+    def cut_reason(self, position: int, index: tuple[int, ...]) -> str | None:
+        """Why dL/d(output of layer `position`)[index] is zero because of a later kink, if it is."""
+        layers, kinks = self.network.layers, self.network.kinks
+        for later in range(position + 1, len(layers)):
+            reason = layers[later].cut_reason(index, kinks[later])
+            if reason or not layers[later].elementwise:
+                return reason
+        return None

@@ -1,0 +1,72 @@
+"""The losses: their value, dL/d(output), and the fused rule through a final softmax or sigmoid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar
+
+import numpy as np
+
+from .layers import Layer
+
+
+@dataclass(frozen=True)
+class MSE:
+    """sum_i (o_i - t_i)^2, divided by n (mean), or not (sum), or halved (half_sum)."""
+
+    kind: ClassVar[str] = "mse"
+    reduction: str = "mean"
+
+    def scale(self, size: int) -> Fraction:
+        return {"mean": Fraction(1, size), "sum": Fraction(1), "half_sum": Fraction(1, 2)}[self.reduction]
+
+    def describe(self) -> str:
+        return f"mse ({self.reduction})"
+
+    def value(self, out, target, ops):
+        diff = out.reshape(-1) - target
+        return (diff * diff).sum() * ops.const(self.scale(diff.size))
+
+    def delta(self, out, target, ops):
+        diff = out.reshape(-1) - target
+        return (diff * ops.const(2 * self.scale(diff.size))).reshape(out.shape)
+
+    def fused_delta(self, last: Layer, out, target, ops):
+        return None
+
+
+@dataclass(frozen=True)
+class CrossEntropy:
+    """-sum_i t_i log p_i on a softmax; the binary form, summed, on a sigmoid."""
+
+    kind: ClassVar[str] = "cross_entropy"
+    on: str = "softmax"
+
+    def describe(self) -> str:
+        return "cross-entropy" if self.on == "softmax" else "binary cross-entropy"
+
+    def value(self, out, target, ops):
+        p = out.reshape(-1)
+        total = ops.const(0)
+        for k in range(p.size):
+            if target[k] != 0:
+                total = total - target[k] * ops.log(p[k : k + 1])[0]
+            if self.on == "sigmoid" and target[k] != 1:
+                total = total - (1 - target[k]) * ops.log(1 - p[k : k + 1])[0]
+        return total
+
+    def delta(self, out, target, ops):
+        p = out.reshape(-1)
+        zero = ops.const(0)
+        delta = np.array([-t / q if t != 0 else zero for t, q in zip(target, p)], dtype=p.dtype)
+        if self.on == "sigmoid":
+            delta = delta + np.array([(1 - t) / (1 - q) if t != 1 else zero for t, q in zip(target, p)], dtype=p.dtype)
+        return delta.reshape(out.shape)
+
+    def fused_delta(self, last: Layer, out, target, ops):
+        """dL/d(input of the final softmax or sigmoid): p - t (times sum t, for a softmax)."""
+        p = out.reshape(-1)
+        if self.on == "softmax":
+            return (p * target.sum() - target).reshape(out.shape)
+        return (p - target).reshape(out.shape)

@@ -1,0 +1,121 @@
+"""A loaded network and its passes: forward values, dL/d(every layer output), parameter gradients.
+
+The kinks (ReLU masks, max-pool winners) are decided once, on exact fractions for as long as
+the values stay rational, and every pass (float, exact, symbolic) then follows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .layers import Layer
+from .ops import FloatOps, NotRational, RationalOps
+
+
+@dataclass
+class Pass:
+    """One forward and backward pass on one number track.
+
+    values[0] is the input and values[k + 1] the output of layers[k]; deltas[k] is dL/d(values[k]).
+    """
+
+    values: list[np.ndarray]
+    loss: object
+    deltas: list[np.ndarray]
+    grads: dict[str, np.ndarray]
+
+
+@dataclass
+class Network:
+    """The validated config: layers with shapes, exact parameters, input, target and loss."""
+
+    name: str
+    source: str
+    input: np.ndarray
+    layers: list[Layer]
+    params: dict[str, dict[str, np.ndarray]]
+    loss: object
+    target: np.ndarray
+    _kinks: list | None = field(default=None, repr=False)
+    _rational_values: list | None = field(default=None, repr=False)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.layers[-1].out_shape if self.layers else self.input.shape
+
+    def parameter_names(self) -> list[str]:
+        """Canonical names of the parameter tensors, in layer order: conv1.weight, conv1.bias, ..."""
+        return [f"{layer.name}.{p}" for layer in self.layers for p in self.params[layer.name]]
+
+    def parameter(self, qualified: str) -> np.ndarray:
+        layer, param = qualified.split(".")
+        return self.params[layer][param]
+
+    def fused_loss(self) -> bool:
+        """True when the loss is differentiated through the final softmax/sigmoid in one step."""
+        return bool(self.layers) and getattr(self.loss, "on", None) == self.layers[-1].kind
+
+    @property
+    def kinks(self) -> list:
+        if self._kinks is None:
+            self._decide_kinks()
+        return self._kinks
+
+    @property
+    def rational_values(self) -> list[np.ndarray]:
+        """Exact forward values as fractions, up to the first layer that leaves the rationals."""
+        if self._kinks is None:
+            self._decide_kinks()
+        return self._rational_values
+
+    def _decide_kinks(self) -> None:
+        rational, floats = RationalOps(), FloatOps()
+        exact, approx = self.input, floats.array(self.input)
+        kinks, exact_values = [], [exact]
+        for layer in self.layers:
+            decided = layer.decide(exact if exact is not None else approx)
+            kinks.append(decided)
+            approx = layer.forward(approx, self._params(layer, floats), decided, floats)
+            if exact is not None:
+                try:
+                    exact = layer.forward(exact, self.params[layer.name], decided, rational)
+                except NotRational:
+                    exact = None
+                else:
+                    exact_values.append(exact)
+        self._kinks, self._rational_values = kinks, exact_values
+
+    def _params(self, layer: Layer, ops) -> dict[str, np.ndarray]:
+        return {name: ops.array(value) for name, value in self.params[layer.name].items()}
+
+    def run(self, ops, inputs: np.ndarray | None = None, params=None, target=None) -> Pass:
+        """Forward and backward on one track; `params` maps layer -> param -> array already on it."""
+        kinks = self.kinks
+        params = params or {layer.name: self._params(layer, ops) for layer in self.layers}
+        target = ops.array(self.target) if target is None else target
+        values = [ops.array(self.input) if inputs is None else inputs]
+        for layer, decided in zip(self.layers, kinks):
+            values.append(layer.forward(values[-1], params[layer.name], decided, ops))
+        out = values[-1]
+        deltas: list = [None] * len(values)
+        deltas[-1] = self.loss.delta(out, target, ops)
+        grads: dict[str, np.ndarray] = {}
+        start = len(self.layers) - 1
+        if self.fused_loss():
+            deltas[-2] = self.loss.fused_delta(self.layers[-1], out, target, ops)
+            start -= 1
+        for k in range(start, -1, -1):
+            layer = self.layers[k]
+            deltas[k], layer_grads = layer.backward(
+                values[k], values[k + 1], deltas[k + 1], params[layer.name], kinks[k], ops
+            )
+            for name, grad in layer_grads.items():
+                grads[f"{layer.name}.{name}"] = grad
+        ordered = {name: grads[name] for name in self.parameter_names()}
+        return Pass(values, self.loss.value(out, target, ops), deltas, ordered)
+
+    def is_rational(self) -> bool:
+        """True when every value is rational (no exp, log or tanh anywhere, MSE loss)."""
+        return all(layer.rational for layer in self.layers) and self.loss.kind == "mse"
