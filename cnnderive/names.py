@@ -76,8 +76,9 @@ def tensors(network) -> dict[str, Tensor]:
         for param, value in network.params[layer.name].items():
             name = f"{layer.name}.{param}"
             found[name] = Tensor(name, value.shape, param, "w" if param == "weight" else "b", str(stage), position)
+        # layers before the first conv or linear (stage 0) carry no superscript
         final = position == last and layer.kind in ("softmax", "sigmoid")
-        letter, mark = ("ŷ", "") if final else (layer.letter, str(stage))
+        letter, mark = ("ŷ", "") if final else (layer.letter, str(stage) if stage else "")
         while (letter, mark) in used:
             mark += "'"
         used.add((letter, mark))
