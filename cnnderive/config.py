@@ -225,8 +225,10 @@ def _loss(raw: object, layers: list[Layer], out_shape: tuple):
             raise ConfigError(
                 f"cross_entropy needs the network to end in softmax or sigmoid, but it ends in {last}", fields.at("type")
             )
-        loss = CrossEntropy(last)
+        loss = None
     target = _target(fields.get("target"), kind, size, fields.at("target"))
+    if kind == "cross_entropy":
+        loss = CrossEntropy(last, target_sums_to_one=sum(target) == 1)
     fields.finish()
     return loss, target
 

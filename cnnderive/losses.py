@@ -42,6 +42,7 @@ class CrossEntropy:
 
     kind: ClassVar[str] = "cross_entropy"
     on: str = "softmax"
+    target_sums_to_one: bool = True  # then dL/dz through a softmax is exactly p - t
 
     def describe(self) -> str:
         return "cross-entropy" if self.on == "softmax" else "binary cross-entropy"
@@ -67,6 +68,6 @@ class CrossEntropy:
     def fused_delta(self, last: Layer, out, target, ops):
         """dL/d(input of the final softmax or sigmoid): p - t (times sum t, for a softmax)."""
         p = out.reshape(-1)
-        if self.on == "softmax":
+        if self.on == "softmax" and not self.target_sums_to_one:
             return (p * target.sum() - target).reshape(out.shape)
         return (p - target).reshape(out.shape)

@@ -90,14 +90,19 @@ class Network:
     def _params(self, layer: Layer, ops) -> dict[str, np.ndarray]:
         return {name: ops.array(value) for name, value in self.params[layer.name].items()}
 
-    def run(self, ops, inputs: np.ndarray | None = None, params=None, target=None) -> Pass:
-        """Forward and backward on one track; `params` maps layer -> param -> array already on it."""
+    def run(self, ops, inputs: np.ndarray | None = None, params=None, target=None, values=None) -> Pass:
+        """Forward and backward on one track; `params` maps layer -> param -> array already on it.
+
+        Given `values` (one array per layer output, e.g. symbols), the forward pass is skipped and
+        the backward pass is written in terms of them.
+        """
         kinks = self.kinks
         params = params or {layer.name: self._params(layer, ops) for layer in self.layers}
         target = ops.array(self.target) if target is None else target
-        values = [ops.array(self.input) if inputs is None else inputs]
-        for layer, decided in zip(self.layers, kinks):
-            values.append(layer.forward(values[-1], params[layer.name], decided, ops))
+        if values is None:
+            values = [ops.array(self.input) if inputs is None else inputs]
+            for layer, decided in zip(self.layers, kinks):
+                values.append(layer.forward(values[-1], params[layer.name], decided, ops))
         out = values[-1]
         deltas: list = [None] * len(values)
         deltas[-1] = self.loss.delta(out, target, ops)

@@ -1,0 +1,141 @@
+"""Closed forms: the network's rules and gradients as SymPy expressions over named symbols.
+
+Every element has a symbol named by its canonical name (`conv1.output[0,1,1]`). Each layer's
+output symbols are defined by its forward rule over the previous layer's symbols, and the
+backward pass runs on the same symbols, so a gradient comes out in textbook form (in terms of
+intermediates such as o and z); `expand` substitutes the definitions down to inputs and
+parameters. Kinks (ReLU masks, max-pool winners) are those of the config's numbers.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import sympy
+
+from .derivation import EXACT_WORK_LIMIT, Derivation, work
+from .errors import UserError
+from .names import Tensor
+from .network import Pass
+from .ops import SympyOps, object_array
+
+MAX_TERMS = 5_000  # a fully expanded form with more terms than this is refused, not printed
+
+
+class Symbolic:
+    """SymPy symbols, definitions and closed-form gradients of one network."""
+
+    def __init__(self, derivation: Derivation) -> None:
+        if work(derivation.network) > 4 * EXACT_WORK_LIMIT:
+            raise UserError(
+                f"the network is too big for closed forms ({work(derivation.network):,} multiply-adds, "
+                f"limit {4 * EXACT_WORK_LIMIT:,}); values and chain-rule terms still work without --expand"
+            )
+        self.derivation = derivation
+        self.network = derivation.network
+        self.ops = SympyOps()
+        self.arrays: dict[str, np.ndarray] = {}
+        self.owner: dict[sympy.Symbol, tuple[Tensor, tuple[int, ...]]] = {}
+        for tensor in derivation.tensors.values():
+            symbols = [sympy.Symbol(tensor.element(i), real=True) for i in tensor.indices()]
+            self.arrays[tensor.name] = object_array(symbols, tensor.shape)
+            for index, symbol in zip(tensor.indices(), symbols):
+                self.owner[symbol] = (tensor, index)
+
+    def symbol(self, tensor: Tensor, index: tuple[int, ...] = ()) -> sympy.Symbol:
+        return self.arrays[tensor.name][index]
+
+    def _params(self, layer) -> dict[str, np.ndarray]:
+        return {param: self.arrays[f"{layer.name}.{param}"] for param in self.network.params[layer.name]}
+
+    def _outputs(self, position: int) -> np.ndarray:
+        if position < 0:
+            return self.arrays["input"]
+        return self.arrays[f"{self.network.layers[position].name}.output"]
+
+    @cached_property
+    def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
+        """Each layer-output symbol (and the loss) -> its rule over the previous layer's symbols."""
+        defined = {}
+        kinks = self.network.kinks
+        for position, layer in enumerate(self.network.layers):
+            rule = layer.forward(self._outputs(position - 1), self._params(layer), kinks[position], self.ops)
+            for symbol, expr in zip(self._outputs(position).flat, np.asarray(rule).flat):
+                defined[symbol] = sympy.sympify(expr)
+        out = self._outputs(len(self.network.layers) - 1)
+        defined[self.arrays["loss"][()]] = sympy.sympify(self.network.loss.value(out, self.arrays["target"], self.ops))
+        return defined
+
+    def rule(self, tensor: Tensor, index: tuple[int, ...]) -> sympy.Expr:
+        """The forward rule of one layer-output element (or the loss), over the previous layer's symbols."""
+        return self.definitions[self.symbol(tensor, index)]
+
+    @cached_property
+    def backward(self) -> Pass:
+        """The backward pass on symbols: every delta and gradient in terms of intermediates."""
+        params = {layer.name: self._params(layer) for layer in self.network.layers}
+        values = [self._outputs(k - 1) for k in range(len(self.network.layers) + 1)]
+        return self.network.run(self.ops, inputs=values[0], params=params, target=self.arrays["target"], values=values)
+
+    def gradient(self, tensor: Tensor, index: tuple[int, ...]) -> sympy.Expr:
+        """dL/d(parameter element) in textbook form: over intermediates, common factors pulled out."""
+        return sympy.factor_terms(sympy.sympify(self.backward.grads[tensor.name][index]))
+
+    @cached_property
+    def _leaf_forms(self) -> dict[sympy.Symbol, sympy.Expr]:
+        """Each layer-output symbol -> its expression over inputs, parameters and target only."""
+        leaf = {}
+        for symbol, rule in self.definitions.items():
+            leaf[symbol] = rule.xreplace(leaf)
+        return leaf
+
+    def in_leaves(self, expr: sympy.Expr) -> sympy.Expr:
+        """Replace every intermediate symbol by its definition, down to inputs and parameters."""
+        return sympy.sympify(expr).xreplace(self._leaf_forms)
+
+    def expand(self, expr: sympy.Expr, what: str = "this closed form") -> sympy.Expr:
+        """The fully expanded form over inputs and parameters, refused when it would be too large."""
+        leaves = self.in_leaves(expr)
+        terms = expanded_terms(leaves)
+        if terms > MAX_TERMS:
+            raise UserError(
+                f"{what} would expand to about {terms:,} terms (limit {MAX_TERMS:,}); "
+                "leave out --expand, or ask about a parameter nearer the output"
+            )
+        return sympy.expand(leaves)
+
+    @cached_property
+    def numbers(self) -> dict[sympy.Symbol, object]:
+        """Every symbol -> its exact (or float) value in this config."""
+        d = self.derivation
+        values = d.values
+        found = {}
+        for tensor in d.tensors.values():
+            if tensor.role == "loss":
+                array = np.array(values.loss, dtype=object)
+            elif tensor.role == "input":
+                array = values.values[0]
+            elif tensor.role == "target":
+                array = d.ops.array(self.network.target)
+            elif tensor.role == "output":
+                array = values.values[tensor.layer + 1]
+            else:
+                array = d.ops.array(self.network.parameter(tensor.name))
+            for index in tensor.indices():
+                found[self.symbol(tensor, index)] = array[index]
+        return found
+
+
+def expanded_terms(expr: sympy.Expr) -> int:
+    """An upper estimate of the number of terms of expand(expr), without expanding."""
+    if expr.is_Add:
+        return sum(expanded_terms(arg) for arg in expr.args)
+    if expr.is_Mul:
+        count = 1
+        for arg in expr.args:
+            count *= expanded_terms(arg)
+        return count
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
+        return expanded_terms(expr.base) ** int(expr.exp)
+    return 1
