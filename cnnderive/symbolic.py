@@ -36,12 +36,17 @@ class Symbolic:
         self.network = derivation.network
         self.ops = SympyOps()
         self.arrays: dict[str, np.ndarray] = {}
+        self.deltas: dict[str, np.ndarray] = {}  # dL/d(element) as a symbol of its own
         self.owner: dict[sympy.Symbol, tuple[Tensor, tuple[int, ...]]] = {}
+        self.delta_owner: dict[sympy.Symbol, tuple[Tensor, tuple[int, ...]]] = {}
         for tensor in derivation.tensors.values():
-            symbols = [sympy.Symbol(tensor.element(i), real=True) for i in tensor.indices()]
+            indices = list(tensor.indices())
+            symbols = [sympy.Symbol(tensor.element(i), real=True) for i in indices]
+            deltas = [sympy.Symbol("dL/d" + tensor.element(i), real=True) for i in indices]
             self.arrays[tensor.name] = object_array(symbols, tensor.shape)
-            for index, symbol in zip(tensor.indices(), symbols):
-                self.owner[symbol] = (tensor, index)
+            self.deltas[tensor.name] = object_array(deltas, tensor.shape)
+            self.owner.update((symbol, (tensor, i)) for symbol, i in zip(symbols, indices))
+            self.delta_owner.update((symbol, (tensor, i)) for symbol, i in zip(deltas, indices))
 
     def symbol(self, tensor: Tensor, index: tuple[int, ...] = ()) -> sympy.Symbol:
         return self.arrays[tensor.name][index]
@@ -77,6 +82,18 @@ class Symbolic:
         params = {layer.name: self._params(layer) for layer in self.network.layers}
         values = [self._outputs(k - 1) for k in range(len(self.network.layers) + 1)]
         return self.network.run(self.ops, inputs=values[0], params=params, target=self.arrays["target"], values=values)
+
+    def local_backward(self, position: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One layer's backward rule: dL/d(input) and dL/d(params) over the dL/d(output) symbols."""
+        layer = self.network.layers[position]
+        return layer.backward(
+            self._outputs(position - 1),
+            self._outputs(position),
+            self.deltas[f"{layer.name}.output"],
+            self._params(layer),
+            self.network.kinks[position],
+            self.ops,
+        )
 
     def gradient(self, tensor: Tensor, index: tuple[int, ...]) -> sympy.Expr:
         """dL/d(parameter element) in textbook form: over intermediates, common factors pulled out."""
