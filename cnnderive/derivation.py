@@ -28,6 +28,8 @@ class ChainTerm:
     delta: object  # dL/d(out)
     local: object  # d(out)/d(param)
     cut: str | None  # why this term is zero (ReLU off, not the max-pool winner, padding), if it is
+    delta_approx: float | None = None  # the same as floats, for printing big exact forms
+    local_approx: float | None = None
 
     @property
     def product(self) -> object:
@@ -90,6 +92,20 @@ class Derivation:
             return {name: FloatOps().array(grad) for name, grad in rational.grads.items()}
         return self.floats.grads
 
+    def array(self, tensor: Tensor, exact: bool = True) -> np.ndarray:
+        """The values of a named tensor: exact (when the network is small) or as floats."""
+        run = self.values if exact else self.floats
+        ops = self.ops if exact else FloatOps()
+        if tensor.role == "loss":
+            return np.array(run.loss, dtype=object if exact and self.exact else float)
+        if tensor.role == "input":
+            return run.values[0]
+        if tensor.role == "target":
+            return ops.array(self.network.target)
+        if tensor.role == "output":
+            return run.values[tensor.layer + 1]
+        return ops.array(self.network.parameter(tensor.name))
+
     def layer_tensor(self, position: int) -> Tensor:
         return self.tensors[f"{self.network.layers[position].name}.output"]
 
@@ -101,19 +117,24 @@ class Derivation:
         position = tensor.layer
         layer = self.network.layers[position]
         param = tensor.name.split(".")[1]
-        values = self.values
+        values, floats = self.values, self.floats
         out_tensor, in_tensor = self.layer_tensor(position), self.input_tensor(position)
         one, zero = self.ops.const(1), self.ops.const(0)
         terms = []
         for term in layer.param_terms(param, index):
             delta = values.deltas[position + 1][term.out_index]
+            delta_approx = float(floats.deltas[position + 1][term.out_index])
             if term.in_index is None:
                 local = zero if term.padding else one
+                local_approx = float(local)
             else:
                 local = values.values[position][term.in_index]
+                local_approx = float(floats.values[position][term.in_index])
             cut = "zero padding" if term.padding else self.cut_reason(position, term.out_index)
             factor = None if term.in_index is None else in_tensor
-            terms.append(ChainTerm(out_tensor, term.out_index, factor, term.in_index, delta, local, cut))
+            terms.append(
+                ChainTerm(out_tensor, term.out_index, factor, term.in_index, delta, local, cut, delta_approx, local_approx)
+            )
         value = values.grads[tensor.name][index]
         approx = float(self.floats.grads[tensor.name][index])
         return ParamGradient(tensor, index, tuple(terms), value, approx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 from fractions import Fraction
 
@@ -21,6 +22,9 @@ def exact(value: object, path: tuple) -> Fraction:
     if isinstance(value, Fraction):
         return value
     if isinstance(value, str):
+        exponent = re.search(r"[eE]\s*([+-]?\d+)", value)
+        if exponent and abs(int(exponent.group(1))) > 300:
+            raise ConfigError(f"number {value!r} is out of range (exponent above 300)", path)
         try:
             number = Fraction(value.strip())
         except (ValueError, ZeroDivisionError):

@@ -125,20 +125,9 @@ class Symbolic:
     @cached_property
     def numbers(self) -> dict[sympy.Symbol, object]:
         """Every symbol -> its exact (or float) value in this config."""
-        d = self.derivation
-        values = d.values
         found = {}
-        for tensor in d.tensors.values():
-            if tensor.role == "loss":
-                array = np.array(values.loss, dtype=object)
-            elif tensor.role == "input":
-                array = values.values[0]
-            elif tensor.role == "target":
-                array = d.ops.array(self.network.target)
-            elif tensor.role == "output":
-                array = values.values[tensor.layer + 1]
-            else:
-                array = d.ops.array(self.network.parameter(tensor.name))
+        for tensor in self.derivation.tensors.values():
+            array = self.derivation.array(tensor)
             for index in tensor.indices():
                 found[self.symbol(tensor, index)] = array[index]
         return found

@@ -12,7 +12,7 @@ from rich.text import Text
 from ..derivation import ChainTerm, Derivation, ParamGradient
 
 MAX_ROWS = 60
-LONG = 48  # an exact form longer than this is shown as a decimal only
+LONG = 28  # an exact form longer than this is shown as a decimal only
 
 
 def make_console(record: bool = False, width: int | None = None, stderr: bool = False) -> Console:
@@ -35,39 +35,48 @@ def decimal(value: object, digits: int = 6) -> str:
     return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")
 
 
-def exact_text(value: object) -> str:
-    """A value exactly: 3/10 for a rational, SymPy's form for anything else; '' when not known exactly."""
+def is_rational(value: object) -> bool:
+    return isinstance(value, (int, Fraction)) or bool(getattr(value, "is_Rational", False))
+
+
+def is_small(value: object, limit: int = 12) -> bool:
+    """True when an exact form has at most `limit` nodes: short enough to print and evaluate."""
+    if not hasattr(value, "args"):
+        return True
+    stack, seen = [value], 0
+    while stack:
+        seen += 1
+        if seen > limit:
+            return False
+        stack.extend(stack.pop().args)
+    return True
+
+
+def value_text(value: object, approx: float | None = None) -> str:
+    """Exact and decimal together: '7/40 = 0.175', 'exp(1/10) ≈ 1.10517', or '≈ 0.3' for big forms.
+
+    `approx` (the float pass's value) is used for anything that is not a rational, so that a big
+    exact form is never evaluated or printed.
+    """
     if isinstance(value, float):
-        return ""
-    if isinstance(value, Fraction):
-        return str(value)
-    if getattr(value, "is_Rational", False):
-        return str(value)
-    return str(value)
+        return decimal(value)
+    if is_rational(value):
+        q = Fraction(int(value.p), int(value.q)) if hasattr(value, "p") else Fraction(value)
+        if q.denominator == 1:
+            return str(q.numerator)
+        shown = decimal(q, 15) if _terminates(q.denominator) else decimal(q)
+        return f"{q} {'=' if _terminates(q.denominator) else '≈'} {shown}"
+    number = decimal(approx if approx is not None else value)
+    if is_small(value) and len(text := str(value)) <= LONG:
+        return f"{text} ≈ {number}"
+    return f"≈ {number}"
 
 
-def value_text(value: object) -> str:
-    """Exact and decimal together where they differ: '7/40 = 0.175', or just the decimal."""
-    approx = decimal(value)
-    exact = exact_text(value)
-    if not exact or exact == approx:
-        return approx
-    if len(exact) > LONG:
-        return f"≈ {approx}"
-    if getattr(value, "is_Rational", True) and _terminates(value):
-        return f"{exact} = {decimal(value, 15)}"
-    return f"{exact} ≈ {approx}"
-
-
-def _terminates(value: object) -> bool:
-    try:
-        q = int(value.q) if hasattr(value, "q") else Fraction(value).denominator
-    except (TypeError, ValueError):
-        return False
+def _terminates(denominator: int) -> bool:
     for p in (2, 5):
-        while q % p == 0:
-            q //= p
-    return q == 1
+        while denominator % p == 0:
+            denominator //= p
+    return denominator == 1
 
 
 def term_text(term: ChainTerm) -> str:
@@ -102,7 +111,7 @@ def gradient_table(derivation: Derivation, selected=None) -> Table:
         gradient = derivation.gradient(tensor, index)
         name = Text(tensor.unicode(index), style="bold")
         name.append(f"  {gradient.name}", style="dim")
-        table.add_row(name, chain_text(gradient), value_text(gradient.value))
+        table.add_row(name, chain_text(gradient), value_text(gradient.value, gradient.approx))
         rows += 1
     return table
 
@@ -121,35 +130,20 @@ def symbols_table(derivation: Derivation, max_rows: int = 400) -> Table:
     """Canonical name, textbook names (terminal, typed, LaTeX), value: what `check --expr` accepts."""
     table = Table(title=f"names in {derivation.network.name}", title_justify="left")
     for column in ("canonical", "textbook", "typed", "LaTeX"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("value", justify="right")
+        table.add_column(column, overflow="fold")
+    table.add_column("value", justify="right", min_width=10)
     rows = 0
-    for tensor, index, value in _named_values(derivation):
+    for tensor, index, value, approx in _named_values(derivation):
         if rows == max_rows:
             table.caption = f"… more names left out (the first {max_rows} are shown)"
             break
-        table.add_row(tensor.element(index), tensor.unicode(index), tensor.ascii(index), tensor.latex(index), value_text(value))
+        table.add_row(tensor.element(index), tensor.unicode(index), tensor.ascii(index), tensor.latex(index), value_text(value, approx))
         rows += 1
     return table
 
 
 def _named_values(derivation: Derivation):
-    values = derivation.values
-    network = derivation.network
-    layer_of = {layer.name: k for k, layer in enumerate(network.layers)}
     for tensor in derivation.tensors.values():
-        if tensor.role == "loss":
-            yield tensor, (), values.loss
-            continue
-        if tensor.role == "input":
-            array = values.values[0]
-        elif tensor.role == "target":
-            array = derivation.ops.array(network.target)
-        elif tensor.role == "output":
-            array = values.values[tensor.layer + 1]
-        else:
-            layer, param = tensor.name.split(".")
-            array = derivation.ops.array(network.params[layer][param])
-            assert layer_of[layer] == tensor.layer
+        exact, approx = derivation.array(tensor), derivation.array(tensor, exact=False)
         for index in tensor.indices():
-            yield tensor, index, array[index]
+            yield tensor, index, exact[index], float(approx[index])
