@@ -80,9 +80,10 @@ class Layer:
 
 def require_image(kind: str, name: str, in_shape: Shape, path: tuple) -> None:
     if len(in_shape) != 3:
+        before = "the input is" if path[-1] == 0 else "the layer before gives"
         raise ConfigError(
-            f"{name} ({kind}) needs a [C][H][W] input, but it receives shape "
-            f"{list(in_shape)} (a vector): {kind} cannot come after flatten or linear",
+            f"{name} ({kind}) needs an image [C][H][W], but {before} a vector of shape {list(in_shape)} "
+            "(write the input as [C][H][W] or [H][W], and keep image layers before flatten and linear)",
             path,
         )
 
