@@ -1,0 +1,273 @@
+"""`explain`, part 3: the backward pass, from the loss to the first layer, one block per layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from .explain_view import ACCENT, View, equation, indent, prose, term_count
+from .matrices import number_text, put
+
+
+def backward(view: View) -> list[RenderableType]:
+    """The loss's gradient, then every layer from the last to the first."""
+    layers = list(view.steps.layers)
+    fused = view.steps.loss.fused is not None
+    items: list[RenderableType] = [fused_start(view) if fused else loss_start(view)]
+    for step in reversed(layers[:-1] if fused else layers):
+        items.append(layer_backward(view, step))
+    return items
+
+
+# where the backward pass starts ----------------------------------------------------------------
+
+
+def fused_start(view: View) -> Group:
+    """Softmax (or sigmoid) with cross-entropy: dL/dz = p - t, and why."""
+    last = view.steps.layers[-1]
+    z, p = last.input.unicode(), last.output.unicode()
+    y = view.derivation.tensors["target"]
+    head = Text(f"loss → {z}", style=ACCENT)
+    put(head, f"  {view.network.loss.describe()} through {last.layer.kind}, taken together", "bold")
+    if last.layer.kind == "softmax":
+        why = (
+            f"Each {p}ₖ depends on every {z}ₘ: ∂{p}ₖ/∂{z}ₘ = {p}ₖ(δₖₘ - {p}ₘ), and ∂L/∂{p}ₖ = -yₖ/{p}ₖ. "
+            f"Multiplying and adding over k, almost everything cancels: ∂L/∂{z}ₘ = {p}ₘ·Σₖ yₖ - yₘ, "
+            f"which is {p}ₘ - yₘ because the target adds up to 1. So the gradient that enters the "
+            "network is simply prediction minus target."
+        )
+        if not getattr(view.network.loss, "target_sums_to_one", True):
+            why += " (Here the target does not add up to 1, so the Σₖ yₖ factor stays.)"
+    else:
+        why = (
+            f"For each output, ∂L/∂{p} = -y/{p} + (1 - y)/(1 - {p}) and ∂{p}/∂{z} = {p}(1 - {p}); "
+            f"their product simplifies to ∂L/∂{z} = {p} - y: prediction minus target."
+        )
+    items = [
+        prose(why),
+        equation(f"∂L/∂{z} = {p} - y", style="bold"),
+        view.tensor_view(last.output, last.values, p, approx=view.floats.values[-1]),
+        view.tensor_view(y, view.network.target, y.unicode()),
+        view.tensor_view(last.input, view.steps.loss.fused, f"∂L/∂{z}", approx=view.floats.deltas[-2]),
+    ]
+    return Group(head, indent(*items), Text())
+
+
+def loss_start(view: View) -> Group:
+    """Any other loss: dL/d(network output) from its rule."""
+    loss = view.steps.loss
+    out = loss.output
+    head = Text(f"loss → {out.unicode()}", style=ACCENT)
+    put(head, f"  {view.network.loss.describe()}", "bold")
+    items: list = []
+    if view.symbolic is not None:
+        delta = sympy.factor_terms(sympy.sympify(view.symbolic.backward.deltas[-1].flat[0]))
+        first = (0,) * len(out.shape)
+        items.append(equation(f"∂L/∂{out.unicode(first)} = {view.show(delta)}"))
+    items.append(view.tensor_view(out, loss.delta, f"∂L/∂{out.unicode()}", approx=view.floats.deltas[-1]))
+    return Group(head, indent(*items), Text())
+
+
+# one layer -----------------------------------------------------------------------------------
+
+
+def layer_backward(view: View, step) -> Group:
+    out, x = step.output.unicode(), step.input.unicode()
+    head = Text(f"{step.position + 1}. {step.layer.name}", style=ACCENT)
+    put(head, f"  {step.layer.describe()}: ∂L/∂{out} → ∂L/∂{x}", "bold")
+    body = BACKWARD.get(step.layer.kind, _generic)(view, step, view.delta_in(step))
+    return Group(head, indent(*body), Text())
+
+
+def _result(view: View, step, delta_in, marked=None) -> list:
+    if delta_in is None:
+        return []
+    return [
+        view.tensor_view(
+            step.input,
+            delta_in,
+            f"∂L/∂{step.input.unicode()}",
+            marked,
+            dim_zeros=True,
+            approx=view.floats.deltas[step.position],
+        )
+    ]
+
+
+def _rules(view: View, step, extra=()) -> list:
+    """dL/d(input element) for the first element, `extra` ones and the one with the most terms, with numbers."""
+    delta_in = view.delta_in(step)
+    if view.symbolic is None or delta_in is None:
+        return []
+    local = view.local_backward(step)
+    first = (0,) * len(step.input.shape)
+    if local is None:  # too big a layer to write every element's rule: the first one, from the Steps model
+        rules, chosen = {first: step.back_rule}, [first] if step.back_rule is not None else []
+    else:
+        rules = local[0]
+        most = max(
+            np.ndindex(*rules.shape), key=lambda i: (term_count(rules[i]), -np.ravel_multi_index(i, rules.shape))
+        )
+        chosen = []
+        for index in (first, *extra, most):
+            if index not in chosen:
+                chosen.append(index)
+    items = []
+    for index in chosen:
+        rule = sympy.sympify(rules[index])
+        items.append(equation(f"∂L/∂{step.input.unicode(index)} = {view.show(rule)}"))
+        if rule.free_symbols:
+            lines = view.substituted(rule)
+            total = "= " + number_text(delta_in[index], view.floats.deltas[step.position][index])
+            items += [indent(Text(line), by=6) for line in lines + ([total] if lines[-1] != total else [])]
+    return items
+
+
+def _generic(view: View, step, delta_in) -> list:
+    return _rules(view, step) + _result(view, step, delta_in)
+
+
+def _conv(view: View, step, delta_in) -> list:
+    z, x = step.output.unicode(), step.input.unicode()
+    name = step.layer.name
+    w, grads = view.derivation.tensors[f"{name}.weight"], view.derivation.values.grads
+    items = [
+        prose(
+            f"Weights: each {w.unicode()} element was used at every position of the window, so "
+            f"∂L/∂{w.unicode()} adds one term per output {z}ᵢⱼ: ∂L/∂{z}ᵢⱼ times the input it multiplied "
+            f"there. That is the correlation of the input {x} with ∂L/∂{z}: slide ∂L/∂{z} over {x} "
+            "as if it were the kernel."
+        )
+    ]
+    if view.symbolic is not None:
+        first = (0,) * 4
+        items.append(equation(f"∂L/∂{w.unicode(first)} = {view.show(view.chain_sum(w, first))}"))
+        items.append(
+            indent(Text(f'(term by term, with the numbers: --param "{w.element((0,) * 4)}")', style="dim"), by=4)
+        )
+    items.append(
+        view.tensor_view(w, grads[f"{name}.weight"], f"∂L/∂{w.unicode()}", approx=view.floats.grads[f"{name}.weight"])
+    )
+    if f"{name}.bias" in grads:
+        b = view.derivation.tensors[f"{name}.bias"]
+        items.append(prose(f"The bias is added to every {z}ᵢⱼ of its channel: ∂L/∂{b.unicode()} = Σᵢⱼ ∂L/∂{z}ᵢⱼ."))
+        items.append(
+            view.tensor_view(b, grads[f"{name}.bias"], f"∂L/∂{b.unicode()}", approx=view.floats.grads[f"{name}.bias"])
+        )
+    if delta_in is None:
+        items.append(Text(f"(∂L/∂{x} is not needed: nothing before this layer learns.)", style="dim"))
+        return items
+    items.append(
+        prose(
+            f"Input: each {x} element fed every output whose window covered it; from each it gets ∂L/∂{z} "
+            f"times the weight that multiplied it, and these terms add up. For all elements at once this is "
+            f"the full convolution: pad ∂L/∂{z} with zeros and slide the kernel, rotated by 180°, over it."
+        )
+    )
+    flipped = view.network.params[name]["weight"][..., ::-1, ::-1]
+    items.append(view.tensor_view(w, flipped, f"{w.unicode()} rotated 180°"))
+    return items + _rules(view, step) + _result(view, step, delta_in)
+
+
+def _linear(view: View, step, delta_in) -> list:
+    z, f = step.output.unicode(), step.input.unicode()
+    name = step.layer.name
+    w, grads = view.derivation.tensors[f"{name}.weight"], view.derivation.values.grads
+    wn = w.unicode()
+    items = [
+        prose(
+            f"Weights: {wn}ₖⱼ multiplies {f}ⱼ into {z}ₖ only, so ∂L/∂{wn}ₖⱼ = ∂L/∂{z}ₖ · {f}ⱼ "
+            f"(the gradient times the input: an outer product)."
+        ),
+        view.tensor_view(w, grads[f"{name}.weight"], f"∂L/∂{wn}", approx=view.floats.grads[f"{name}.weight"]),
+    ]
+    if f"{name}.bias" in grads:
+        b = view.derivation.tensors[f"{name}.bias"]
+        items.append(
+            view.tensor_view(b, grads[f"{name}.bias"], f"∂L/∂{b.unicode()}", approx=view.floats.grads[f"{name}.bias"])
+        )
+    if delta_in is None:
+        items.append(Text(f"(∂L/∂{f} is not needed: nothing before this layer learns.)", style="dim"))
+        return items
+    items.append(
+        prose(
+            f"Input: {f}ⱼ feeds every output {z}ₖ, so it collects one term from each: "
+            f"∂L/∂{f}ⱼ = Σₖ ∂L/∂{z}ₖ · {wn}ₖⱼ. Add them, don't multiply: the chain rule adds one term per path "
+            f"from {f}ⱼ to L. Each {f}ⱼ has its own weights {wn}ₖⱼ, so different {f}ⱼ get different gradients."
+        )
+    )
+    return items + _rules(view, step) + _result(view, step, delta_in)
+
+
+def _flatten(view: View, step, delta_in) -> list:
+    return [
+        prose(
+            f"Flatten only moved numbers, so the backward pass moves them back: ∂L/∂{step.output.unicode()}ₖ "
+            f"goes to the position that became {step.output.unicode()}ₖ (channel, row, column). Nothing is "
+            "added or multiplied."
+        )
+    ] + _result(view, step, delta_in)
+
+
+def _maxpool(view: View, step, delta_in) -> list:
+    p, a = step.output.unicode(), step.input.unicode()
+    layer = step.layer
+    text = (
+        f"Only the maximum of each window reached {p}; the other elements did not change it. So "
+        f"∂{p}/∂{a} is 1 for the window's maximum (the first one, row by row, if tied) and 0 for the rest: "
+        f"each window's gradient goes, unchanged, to the element that won it, and every other element gets 0. "
+        "The 0/1 routing mask marks the winners."
+    )
+    if layer.stride[0] < layer.kernel[0] or layer.stride[1] < layer.kernel[1]:
+        text += " The windows overlap here: an element that wins several windows collects the sum of their gradients."
+    items = [prose(text), view.tensor_view(step.input, step.mask, "routing mask", marked=step.mask.astype(bool))]
+    winners = [tuple(int(i) for i in w) for w in np.argwhere(step.mask)[:1]]
+    return items + _rules(view, step, winners) + _result(view, step, delta_in, marked=step.mask.astype(bool))
+
+
+def _avgpool(view: View, step, delta_in) -> list:
+    kh, kw = step.layer.kernel
+    return [
+        prose(
+            f"Every element of a window counted 1/{kh * kw} in its average, so it gets 1/{kh * kw} of the "
+            "window's gradient (summed over the windows that contain it)."
+        )
+    ] + _generic(view, step, delta_in)
+
+
+def _relu(view: View, step, delta_in) -> list:
+    z, a = step.input.unicode(), step.output.unicode()
+    items = [
+        prose(
+            f"ReLU'({z}) is 1 where {z} > 0 and 0 where {z} ≤ 0 (ReLU'(0) = 0): the gradient passes where "
+            f"the ReLU was on and stops where it was off. ∂L/∂{z} = ∂L/∂{a} · ReLU'({z}), element by element."
+        ),
+        view.tensor_view(step.output, step.mask, f"ReLU'({z})", dim_zeros=True),
+    ]
+    return items + _result(view, step, delta_in)
+
+
+def _leaky(view: View, step, delta_in) -> list:
+    z = step.input.unicode()
+    slope = step.layer.negative_slope
+    items = [
+        prose(
+            f"The derivative is 1 where {z} > 0 and {slope} elsewhere: the gradient passes where {z} > 0 "
+            f"and is scaled by {slope} where it is not."
+        ),
+        view.tensor_view(step.output, step.mask, f"[{z} > 0]", dim_zeros=True),
+    ]
+    return items + _rules(view, step) + _result(view, step, delta_in)
+
+
+BACKWARD = {
+    "conv2d": _conv,
+    "linear": _linear,
+    "flatten": _flatten,
+    "maxpool2d": _maxpool,
+    "avgpool2d": _avgpool,
+    "relu": _relu,
+    "leaky_relu": _leaky,
+}

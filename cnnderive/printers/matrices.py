@@ -1,0 +1,234 @@
+"""Numbers as a student reads them, and matrices that fit the terminal.
+
+A value is shown exactly where that is short (2, 1.1, -0.05, 1/3) and as a 4-digit decimal
+otherwise; a matrix whose shown values are all exact is labelled `=`, otherwise `≈`.
+Big matrices show their corners, with … where rows or columns are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.style import Style
+from rich.text import Text
+
+from .terminal import decimal
+
+DIGITS = 4  # significant digits of a value that is not shown exactly
+MAX_PLACES = 6  # a terminating fraction with more decimal places is shown as p/q
+MAX_FRACTION = 7  # characters of p/q beyond which a decimal is shown instead
+MAX_SIDE = 12  # rows (and at most columns) of a matrix shown in full
+MARK_STYLE = "bold magenta"
+# Spaces that align things get a style of their own (it prints as nothing), so that each piece of
+# text after them is a segment of its own: an SVG export then places it by its column, instead of
+# leaving the alignment to how the SVG viewer treats leading spaces (librsvg drops them).
+GAP = Style(meta={"gap": True})
+
+
+def put(line: Text, text: str, style: str | Style = "") -> Text:
+    """Append text to a line, its leading and trailing spaces as GAP."""
+    body = text.strip(" ")
+    lead = len(text) - len(text.lstrip(" "))
+    if lead:
+        line.append(" " * lead, GAP)
+    if body:
+        line.append(body, style)
+    trail = len(text) - lead - len(body)
+    if trail > 0:
+        line.append(" " * trail, GAP)
+    return line
+
+
+def as_fraction(value: object) -> Fraction | None:
+    """The value as a Fraction when it is a rational number held exactly, else None."""
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return Fraction(int(value))
+    if getattr(value, "is_Rational", False):
+        return Fraction(int(value.p), int(value.q))
+    return None
+
+
+def exact_decimal(q: Fraction, max_places: int = MAX_PLACES) -> str | None:
+    """11/10 -> '1.1', -1/20 -> '-0.05'; None when the decimal does not end within max_places."""
+    den, twos, fives = q.denominator, 0, 0
+    while den % 2 == 0:
+        den, twos = den // 2, twos + 1
+    while den % 5 == 0:
+        den, fives = den // 5, fives + 1
+    places = max(twos, fives)
+    if den != 1 or places > max_places:
+        return None
+    digits = str(abs(q.numerator) * 10**places // q.denominator).rjust(places + 1, "0")
+    sign = "-" if q < 0 else ""
+    if not places:
+        return sign + digits
+    return sign + digits[:-places] + "." + digits[-places:].rstrip("0")
+
+
+def number(value: object, approx: float | None = None) -> tuple[str, bool]:
+    """(text, exact): '1.1' exact, '1/3' exact, '0.2143' rounded (from `approx`, when given, as it is cheaper)."""
+    q = as_fraction(value)
+    if q is not None:
+        text = exact_decimal(q)
+        if text is not None:
+            return text, True
+        text = f"{q.numerator}/{q.denominator}"
+        if len(text) <= MAX_FRACTION:
+            return text, True
+    return decimal(value if approx is None else approx, DIGITS), False
+
+
+def number_text(value: object, approx: float | None = None) -> str:
+    return number(value, approx)[0]
+
+
+def _shown(size: int, limit: int) -> list[int | None]:
+    """Indices to show: all of them, or both ends with None where the middle is left out."""
+    if size <= limit:
+        return list(range(size))
+    head = (limit + 1) // 2
+    tail = limit - head
+    return list(range(head)) + [None] + list(range(size - tail, size))
+
+
+@dataclass
+class Matrix:
+    """A labelled matrix (2-D) or row vector (1-D), right-aligned, capped to fit the width.
+
+    `marked` highlights cells (colour and [brackets], so it reads without colour too);
+    `names` puts a header row of element names over a vector.
+    """
+
+    label: str
+    values: np.ndarray
+    marked: np.ndarray | None = None
+    names: list[str] | None = None
+    approx: np.ndarray | None = None  # the same values as floats, for the decimals of non-rational ones
+    title: str = ""
+    max_side: int = MAX_SIDE
+    dim_zeros: bool = False
+    _cache: dict = field(default_factory=dict, repr=False)
+    _lines: dict = field(default_factory=dict, repr=False)
+
+    def _grid(self) -> np.ndarray:
+        values = np.asarray(self.values, dtype=object)
+        return values.reshape(1, -1) if values.ndim == 1 else values
+
+    def _cell(self, i: int, j: int) -> tuple[str, bool]:
+        if (i, j) not in self._cache:
+            approx = None
+            if self.approx is not None:
+                approx = np.asarray(self.approx).reshape(self._grid().shape)[i, j]
+            self._cache[i, j] = number(self._grid()[i, j], approx)
+        return self._cache[i, j]
+
+    def _has_marks(self) -> bool:
+        return self.marked is not None and bool(np.asarray(self.marked).any())
+
+    def _is_marked(self, i: int, j: int) -> bool:
+        if self.marked is None:
+            return False
+        marked = np.asarray(self.marked)
+        return bool(marked.reshape(1, -1)[i, j] if marked.ndim == 1 else marked[i, j])
+
+    def lines(self, width: int) -> list[Text]:
+        if width not in self._lines:
+            self._lines[width] = self._fit(width)
+        return [line.copy() for line in self._lines[width]]
+
+    def _fit(self, width: int) -> list[Text]:
+        grid = self._grid()
+        rows = _shown(grid.shape[0], self.max_side)
+        limit = self.max_side if np.ndim(self.values) == 2 else max(self.max_side, 16)
+        while True:
+            cols = _shown(grid.shape[1], limit)
+            lines = self._render(grid, rows, cols)
+            if max(line.cell_len for line in lines) <= width or limit <= 2:
+                return lines
+            limit -= 1
+
+    def _render(self, grid: np.ndarray, rows: list, cols: list) -> list[Text]:
+        marks = self._has_marks()
+        texts, exact = {}, True
+        for i in rows:
+            for j in cols:
+                if i is None or j is None:
+                    continue
+                text, is_exact = self._cell(i, j)
+                exact = exact and is_exact
+                texts[i, j] = f"[{text}]" if self._is_marked(i, j) else (f" {text} " if marks else text)
+        header = None
+        if self.names is not None:
+            header = {j: (self.names[j] if j is not None else "…") for j in cols}
+        widths = {}
+        for j in cols:
+            shown = [texts[i, j] for i in rows if i is not None and j is not None] or ["…"]
+            if header is not None:
+                shown.append(header[j])
+            widths[j] = max(len(t) for t in shown)
+        head = f"{self.label} {'=' if exact else '≈'} "
+        pad = " " * len(head)
+        body_rows = [self._row(i, cols, texts, widths) for i in rows]
+        middle = len(body_rows) // 2
+        out = []
+        if self.title:
+            out.append(put(Text(), pad + self.title, "dim"))
+        if header is not None:
+            names = put(Text(), pad + " ")
+            for j in cols:
+                put(names, "  " + header[j].rjust(widths[j]), "dim")
+            out.append(names)
+        for k, row in enumerate(body_rows):
+            left, right = _brackets(k, len(body_rows))
+            line = put(Text(), head if k == middle else pad)
+            put(line, left + " ")
+            line.append_text(row)
+            put(line, " " + right)
+            out.append(line)
+        if None in rows or None in cols:
+            shape = "x".join(map(str, self.values.shape))
+            out.append(put(Text(), pad + f"({shape}; only the corners are shown)", "dim"))
+        return out
+
+    def _row(self, i, cols, texts, widths) -> Text:
+        row = Text()
+        for n, j in enumerate(cols):
+            if n:
+                put(row, "  ")
+            if i is None:
+                put(row, ("⋮ " if self._has_marks() and j is not None else "⋮").rjust(widths[j]), "dim")
+            elif j is None:
+                put(row, "…".rjust(widths[j]), "dim")
+            else:
+                text = texts[i, j]
+                style = (
+                    MARK_STYLE if self._is_marked(i, j) else ("dim" if self.dim_zeros and text.strip() == "0" else "")
+                )
+                put(row, text.rjust(widths[j]), style)
+        return row
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines(options.max_width):
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+            yield line
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        width = max(line.cell_len for line in self.lines(options.max_width))
+        return Measurement(width, width)
+
+
+def _brackets(k: int, n: int) -> tuple[str, str]:
+    if n == 1:
+        return "[", "]"
+    if k == 0:
+        return "⎡", "⎤"
+    if k == n - 1:
+        return "⎣", "⎦"
+    return "⎢", "⎥"
