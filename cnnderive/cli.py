@@ -7,6 +7,9 @@ from typing import Annotated
 import typer
 
 from .commands import grad, symbols
+from .commands import latex
+from .commands import check
+from .commands import explain
 from .commands.common import DEBUG
 
 app = typer.Typer(
@@ -23,8 +26,11 @@ def options(
     DEBUG["on"] = debug
 
 
+app.command("explain")(explain.explain)
 app.command("grad")(grad.grad)
 app.command("symbols")(symbols.symbols)
+app.command("check")(check.check)
+app.command("latex")(latex.latex)
 
 
 def main() -> None:

@@ -1,0 +1,217 @@
+"""Terminal rendering of a `check` verdict: right or wrong, the right answer, the terms, the mistake."""
+
+from __future__ import annotations
+
+import sympy
+from rich.console import Group
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from ..check import Comparison, ExprVerdict, Term, ValueVerdict
+from ..mistakes import Mistake
+from .sympy_names import TextbookPrinter, textbook_names
+from .terminal import value_text
+
+LISTED = 24  # terms listed per kind in a term-by-term comparison, and rows of the chain-rule table
+LONGEST = 700  # characters of a formula shown
+
+
+class CheckView:
+    """Renders verdicts for one network, with textbook names."""
+
+    def __init__(self, derivation) -> None:
+        self.network = derivation.network
+        names = textbook_names(derivation)
+        names |= {sympy.Symbol("dL/d" + s.name, real=True): "∂L/∂" + name for s, name in names.items()}
+        self.printer = TextbookPrinter(names)
+
+    def maths(self, expr) -> str:
+        return self.printer.doprint(expr)
+
+    def formula(self, label: str, expr) -> Text:
+        text = self.maths(expr)
+        if len(text) > LONGEST:
+            text = text[:LONGEST] + f" … ({len(text):,} characters in all; `cnnderive explain` shows the derivation)"
+        return Text(label, style="bold") + Text(text)
+
+    def render(self, verdict: ValueVerdict | ExprVerdict) -> Group:
+        if isinstance(verdict, ValueVerdict):
+            return Group(*self.value_parts(verdict))
+        return Group(*self.expr_parts(verdict))
+
+    # -- pieces --------------------------------------------------------------------------------
+
+    def heading(self, verdict) -> Text:
+        asked = verdict.asked
+        text = Text("∂L/∂" + asked.tensor.unicode(asked.index), style="bold")
+        text.append(f"  ({asked.name})  in {self.network.name}", style="dim")
+        return text
+
+    def term_label(self, term: Term) -> str:
+        head = "∂L/∂" + term.out.unicode(term.out_index)
+        return head if term.local == 1 else f"{head}·{self.maths(term.local)}"
+
+    def terms_table(self, verdict) -> Table:
+        asked = verdict.asked
+        table = Table(
+            title=f"the chain rule: ∂L/∂{asked.tensor.unicode(asked.index)} = the sum of", title_justify="left"
+        )
+        for column in ("term", "∂L/∂out", "× local factor", "= value"):
+            table.add_column(column, justify="right" if column != "term" else "left")
+        table.add_column("note")
+        live = [t for t in asked.terms if not t.cut]
+        shown = {id(t) for t in (live + [t for t in asked.terms if t.cut])[:LISTED]}
+        for term in (t for t in asked.terms if id(t) in shown):
+            local = self.maths(term.local)
+            table.add_row(
+                self.term_label(term),
+                value_text(term.delta_value),
+                local if term.local.is_number else f"{local} = {value_text(term.local_value)}",
+                value_text(term.value),
+                term.cut or "",
+                style="dim" if term.cut else None,
+            )
+        left = [t for t in asked.terms if id(t) not in shown]
+        if left:
+            cut = sum(1 for t in left if t.cut)
+            note = "all cut (their value is 0)" if cut == len(left) else f"{cut} of them cut"
+            table.caption = f"… and {len(left)} more terms, {note}"
+        return table
+
+    def mistakes(self, found: tuple[Mistake, ...], lead: str) -> list:
+        parts: list = []
+        for k, mistake in enumerate(found):
+            title = Text(lead if k == 0 else "or: ", style="bold")
+            title.append(mistake.name, style="bold yellow")
+            if mistake.term is not None:
+                title.append(f": {self.term_label(mistake.term)} (= {value_text(mistake.term.value)})")
+            parts += [title, Padding(Text(mistake.explanation), (0, 0, 0, 2))]
+        return parts
+
+    # -- --value ---------------------------------------------------------------------------------
+
+    def value_parts(self, verdict: ValueVerdict) -> list:
+        right_value = value_text(verdict.asked.value)
+        parts: list = [self.heading(verdict)]
+        if verdict.right:
+            how = "exactly" if verdict.exact or verdict.relative_error == 0 else f"within relative {verdict.tol:g}"
+            parts.append(
+                Text.assemble(
+                    ("✓ right: ", "bold green"), f"{verdict.given_text} equals the gradient {right_value} {how}"
+                )
+            )
+            return parts
+        error = "" if verdict.relative_error is None else f" (relative error {verdict.relative_error:.3g})"
+        parts.append(
+            Text.assemble(
+                ("✗ wrong: ", "bold red"), f"you gave {verdict.given_text}; the gradient is {right_value}{error}"
+            )
+        )
+        if verdict.asked.right is not None:
+            parts.append(self.formula("right formula: ", verdict.asked.right))
+        if verdict.asked.terms:
+            parts.append(self.terms_table(verdict))
+        if verdict.mistakes:
+            parts += self.mistakes(verdict.mistakes, "Your value is what you get with ")
+        else:
+            parts.append(
+                Text("No common mistake gives this value: compare your terms with the table above.", style="dim")
+            )
+        return parts
+
+    # -- --expr ----------------------------------------------------------------------------------
+
+    def expr_parts(self, verdict: ExprVerdict) -> list:
+        parts: list = [self.heading(verdict), self.formula("yours: ", verdict.given)]
+        renamed = [
+            f"{written} = {self.maths(symbol)}" for written, symbol in verdict.read_as if written != self.maths(symbol)
+        ]
+        if renamed:
+            parts.append(
+                Text("  (read " + ", ".join(renamed[:16]) + (", …" if len(renamed) > 16 else "") + ")", style="dim")
+            )
+        right = self.formula("right: ", verdict.asked.right)
+        if any(symbol.name.startswith("dL/d") for symbol in verdict.given.free_symbols) and verdict.asked.terms:
+            step = " + ".join(self.term_label(t) for t in verdict.asked.terms if not t.cut) or "0"
+            right = Group(Text("the chain rule, one step: ", style="bold") + Text(step), right)
+        if verdict.verdict == "identical":
+            parts.append(
+                Text.assemble(
+                    ("✓ right: ", "bold green"),
+                    "the same function of the inputs and parameters as the chain rule's "
+                    f"(value here {value_text(verdict.right_value)}; ReLU masks and max-pool choices as in this config)",
+                )
+            )
+            return parts
+        if verdict.verdict == "same_value":
+            parts.append(
+                Text.assemble(
+                    ("✗ wrong: ", "bold red"),
+                    f"the same value here ({value_text(verdict.right_value)}), but not the same formula",
+                )
+            )
+            parts.append(right)
+            parts += self.nearby(verdict)
+        else:
+            parts.append(
+                Text.assemble(
+                    ("✗ wrong: ", "bold red"),
+                    f"yours is {value_text(verdict.yours_value)} here, the gradient is {value_text(verdict.right_value)}",
+                )
+            )
+            parts.append(right)
+        parts += self.mistakes(verdict.mistakes, "Mistake: ")
+        if verdict.comparison is not None:
+            parts += self.comparison(verdict.comparison)
+        return parts
+
+    def nearby(self, verdict: ExprVerdict) -> list:
+        near = verdict.nearby
+        if near is None:
+            return [Text("(no nearby point where they differ was found)", style="dim")]
+        if near.changes:
+            symbol, old, new = near.changes[0]
+            where = f"with {self.maths(symbol)} = {value_text(new)} instead of {value_text(old)}"
+        else:
+            where = "with every input and parameter 0.1 larger"
+        return [
+            Text(
+                f"They differ nearby: {where}, yours is {value_text(near.yours)} "
+                f"and the gradient is {value_text(near.right)}."
+            )
+        ]
+
+    def comparison(self, comparison: Comparison) -> list:
+        head = "Term by term"
+        if comparison.common != 1:
+            head += f", after taking out the common factor {self.maths(comparison.common)}"
+        parts: list = [Text(head + ":", style="bold")]
+        if comparison.skipped:
+            return parts + [Text(f"  not compared: {comparison.skipped}", style="dim")]
+        parts.append(Text(f"  {comparison.matching} term{_s(comparison.matching)} match"))
+        parts += self.listing("missing (in the chain rule, not in yours)", comparison.missing)
+        parts += self.listing("extra (in yours, not in the chain rule)", comparison.extra)
+        if comparison.wrong:
+            rows = [
+                f"{self.monomial(m)}: yours {self.maths(yours)}, right {self.maths(good)}"
+                for m, yours, good in comparison.wrong
+            ]
+            parts.append(Text(f"  {len(rows)} with the wrong coefficient: " + "; ".join(rows[:LISTED])))
+        return parts
+
+    def listing(self, what: str, terms) -> list:
+        if not terms:
+            return [Text(f"  {what}: none", style="dim")]
+        shown = [self.monomial(m, c) for m, c in terms[:LISTED]]
+        more = f" … and {len(terms) - LISTED} more" if len(terms) > LISTED else ""
+        return [Text(f"  {len(terms)} {what}: " + ", ".join(shown) + more)]
+
+    def monomial(self, m, coefficient=1) -> str:
+        if m == 1:
+            return self.maths(coefficient) if coefficient != 1 else "1 (the common factor itself)"
+        return self.maths(coefficient * m)
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"

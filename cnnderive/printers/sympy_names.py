@@ -1,0 +1,164 @@
+"""SymPy expressions printed with textbook names (w¹₁₁, z²₁₁, y₁) instead of canonical ones.
+
+SymPy does the maths; this printer only changes notation, by overriding `_print_<Class>`.
+Symbols are named by their canonical names (`conv1.weight[0,0,0,0]`, `dL/dconv1.output[0,0,1]`);
+`Symbolic.owner` / `Symbolic.delta_owner` map them back to (Tensor, index), which knows the
+textbook name. Two styles:
+
+- "plain" (default): SymPy's own factor order, `·` for products, `^` for powers: text that the
+  `check --expr` parser reads back.
+- "textbook": factors in the order a textbook writes them (upstream gradient, data, parameters,
+  then sums: ∂L/∂z¹₁₂·x₁₂, x₁₁·w¹₁₁ + … + b¹₁), indices in numeric order, small powers raised
+  ((w²₁₁)²), √, short decimals. What `explain` prints.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import sympy
+from sympy import Add, Mul, Pow, S
+from sympy.core.sorting import default_sort_key
+from sympy.printing.precedence import precedence
+from sympy.printing.str import StrPrinter
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+# Factors of a product in textbook order: number, upstream gradient, data (input, then layer
+# outputs), parameters, target, then anything else (sums, functions).
+_ROLE_RANK = {"delta": 1, "input": 2, "output": 3, "weight": 4, "bias": 5, "target": 6, "loss": 6}
+_OTHER = 7
+
+
+class TextbookPrinter(StrPrinter):
+    """StrPrinter with each element symbol shown by its textbook name, · for products.
+
+    `names` is either a ready dict Symbol -> name, or a Symbolic (its owner maps give the names,
+    in the form chosen by the `names` setting: unicode, ascii or canonical).
+    """
+
+    printmethod = "_textbook"
+    _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, "names": "unicode", "style": "plain"}
+
+    def __init__(self, names=None, settings: dict | None = None) -> None:
+        super().__init__(settings)
+        if self._settings["names"] not in ("unicode", "ascii", "canonical"):
+            raise ValueError(f"names must be unicode, ascii or canonical, not {self._settings['names']!r}")
+        if self._settings["style"] not in ("plain", "textbook"):
+            raise ValueError(f"style must be plain or textbook, not {self._settings['style']!r}")
+        self.names: dict = names if isinstance(names, dict) else {}
+        self.owner: dict = {} if isinstance(names, dict) or names is None else dict(names.owner)
+        self.delta_owner: dict = {} if isinstance(names, dict) or names is None else dict(names.delta_owner)
+        self.textbook = self._settings["style"] == "textbook"
+
+    # names ------------------------------------------------------------------------------------
+
+    def _name(self, tensor, index) -> str:
+        style = self._settings["names"]
+        if style == "canonical":
+            return tensor.element(index)
+        return tensor.ascii(index) if style == "ascii" else tensor.unicode(index)
+
+    def _print_Symbol(self, expr: sympy.Symbol) -> str:
+        if expr in self.names:
+            return self.names[expr]
+        if expr in self.owner:
+            return self._name(*self.owner[expr])
+        if expr in self.delta_owner:
+            head = "dL/d" if self._settings["names"] == "ascii" else "∂L/∂"
+            return head + self._name(*self.delta_owner[expr])
+        return expr.name
+
+    def _print_Float(self, expr) -> str:
+        return f"{float(expr):.6g}" if self.textbook else super()._print_Float(expr)
+
+    # order ------------------------------------------------------------------------------------
+
+    def _rank(self, factor) -> tuple:
+        base = factor.base if factor.is_Pow else factor
+        if base.is_Number:
+            return (0, 0, ())
+        for owners, role in ((self.delta_owner, "delta"), (self.owner, None)):
+            if base in owners:
+                tensor, index = owners[base]
+                position = -1 if tensor.layer is None else tensor.layer
+                return (_ROLE_RANK.get(role or tensor.role, _OTHER), position, index)
+        return (_OTHER, 0, ())
+
+    def ordered_factors(self, expr) -> list:
+        """The factors of a product in the order they are printed."""
+        if not self.textbook:
+            return list(expr.as_ordered_factors()) if expr.is_Mul else [expr]
+        return sorted(Mul.make_args(expr), key=lambda f: (self._rank(f), default_sort_key(f)))
+
+    def _as_ordered_terms(self, expr, order=None) -> list:
+        if not self.textbook or (order or self.order) not in (None, "textbook"):
+            return super()._as_ordered_terms(expr, order)
+        return sorted(Add.make_args(expr), key=self._term_key)
+
+    def _term_key(self, term) -> tuple:
+        ranks = tuple(self._rank(f) for f in self.ordered_factors(term) if not f.is_Number)
+        return ranks, default_sort_key(term)
+
+    def ordered_terms(self, expr) -> list:
+        """The terms of a sum in the order they are printed (a non-sum is one term)."""
+        return self._as_ordered_terms(expr) if isinstance(expr, Add) else [expr]
+
+    # products and powers ----------------------------------------------------------------------
+
+    def _print_Mul(self, expr) -> str:
+        prec = precedence(expr)
+        coeff, rest = expr.as_coeff_Mul()
+        sign = ""
+        if coeff.is_negative:
+            coeff, sign = -coeff, "-"
+        numer, denom = [], []
+        if coeff.is_Rational:
+            if coeff.p != 1:
+                numer.append(S(coeff.p))
+            if coeff.q != 1:
+                denom.append(S(coeff.q))
+        elif coeff != 1:
+            numer.append(coeff)
+        for factor in self.ordered_factors(rest) if rest != 1 else []:
+            if factor.is_Pow and factor.exp.is_Rational and factor.exp.is_negative:
+                denom.append(factor.base if factor.exp == -1 else Pow(factor.base, -factor.exp))
+            else:
+                numer.append(factor)
+        top = "·".join(self.parenthesize(f, prec, strict=False) for f in numer) or "1"
+        if not denom:
+            return sign + top
+        bottom = "·".join(self.parenthesize(f, prec, strict=False) for f in denom)
+        return sign + top + "/" + (f"({bottom})" if len(denom) > 1 else bottom)
+
+    def _print_Pow(self, expr, rational=False) -> str:
+        base, exp = expr.base, expr.exp
+        prec = precedence(expr)
+        if exp is S.Half:
+            return f"√({self._print(base)})" if self.textbook else f"sqrt({self._print(base)})"
+        if exp.is_Rational and exp.is_negative:
+            inverse = base if exp == -1 else Pow(base, -exp)
+            return "1/" + self.parenthesize(inverse, precedence(Mul(2, base, evaluate=False)), strict=False)
+        if not self.textbook:
+            return f"{self.parenthesize(base, prec, strict=False)}^{self.parenthesize(exp, prec, strict=False)}"
+        shown = self._print(base)
+        if not (base.is_Symbol and len(shown) == 1) and not (base.is_Number and base.is_nonnegative):
+            shown = f"({shown})"
+        if exp.is_Integer and self._settings["names"] == "unicode":
+            return shown + str(exp).translate(_SUPERSCRIPT)
+        return f"{shown}^{self.parenthesize(exp, prec, strict=False)}"
+
+
+def textbook_names(source) -> dict[sympy.Symbol, str]:
+    """Symbol -> its unicode textbook name for every element; `source` is a Symbolic or a Derivation."""
+    tensors = source.derivation.tensors if hasattr(source, "derivation") else source.tensors
+    return {
+        sympy.Symbol(tensor.element(index), real=True): tensor.unicode(index)
+        for tensor in tensors.values()
+        for index in tensor.indices()
+    }
+
+
+def textbook(expr, symbolic_or_names, style: str = "plain") -> str:
+    """One expression as text with textbook names; pass a Symbolic, a Derivation or a ready names dict."""
+    return TextbookPrinter(symbolic_or_names, {"style": style}).doprint(expr)
