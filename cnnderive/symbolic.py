@@ -21,6 +21,7 @@ from .network import Pass
 from .ops import SympyOps, object_array
 
 MAX_TERMS = 5_000  # a fully expanded form with more terms than this is refused, not printed
+MAX_NODES = 4_000  # ... and so is one whose expression over inputs and parameters is bigger than this
 
 
 class Symbolic:
@@ -114,13 +115,14 @@ class Symbolic:
     def expand(self, expr: sympy.Expr, what: str = "this closed form") -> sympy.Expr:
         """The fully expanded form over inputs and parameters, refused when it would be too large."""
         leaves = self.in_leaves(expr)
-        terms = expanded_terms(leaves)
-        if terms > MAX_TERMS:
+        terms, nodes = expanded_terms(leaves), tree_size(leaves, MAX_NODES)
+        if terms > MAX_TERMS or nodes > MAX_NODES:
+            size = f"about {terms:,} terms" if terms > MAX_TERMS else f"more than {MAX_NODES:,} symbols and operations"
             raise UserError(
-                f"{what} would expand to about {terms:,} terms (limit {MAX_TERMS:,}); "
-                "leave out --expand, or ask about a parameter nearer the output"
+                f"{what} would expand to {size}, too long to print; leave out --expand, "
+                "or ask about a parameter nearer the output"
             )
-        return sympy.expand(leaves)
+        return sympy.expand(leaves, power_exp=False, log=False)
 
     @cached_property
     def numbers(self) -> dict[sympy.Symbol, object]:
@@ -131,6 +133,15 @@ class Symbolic:
             for index in tensor.indices():
                 found[self.symbol(tensor, index)] = array[index]
         return found
+
+
+def tree_size(expr: sympy.Expr, limit: int) -> int:
+    """The number of nodes of an expression tree (shared subtrees counted each time), up to limit + 1."""
+    stack, seen = [expr], 0
+    while stack and seen <= limit:
+        seen += 1
+        stack.extend(stack.pop().args)
+    return seen
 
 
 def expanded_terms(expr: sympy.Expr) -> int:
