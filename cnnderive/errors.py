@@ -27,7 +27,7 @@ class UserError(Exception):
         if self.file:
             where = self.file + (f":{self.line}" if self.line else "") + ": "
         field = f"{self.field}: " if self.field else ""
-        return f"{where}{field}{self.message}"
+        return one_line(f"{where}{field}{self.message}")
 
 
 class ConfigError(UserError):
@@ -39,4 +39,9 @@ class ConfigError(UserError):
 
 def format_path(path: tuple) -> str:
     """('layers', 0, 'stride') -> 'layers.0.stride'."""
-    return ".".join(str(p) for p in path)
+    return one_line(".".join(str(p) for p in path))
+
+
+def one_line(text: str) -> str:
+    """The text with line breaks and control characters (terminal escapes too) shown as escapes."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -89,13 +89,13 @@ def tensors(network) -> dict[str, Tensor]:
     return found
 
 
-_ELEMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_]+)?)\s*(?:\[([^\]]*)\])?\s*\Z")
+_ELEMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_]+)?)(?:\[([0-9 ,]*)\])?\Z")
 
 
 def parse_element(network, text: str, option: str = "--param") -> tuple[Tensor, tuple[int, ...] | None]:
     """`conv1.weight[0,0,1,1]` -> (that tensor, (0, 0, 1, 1)); a bare `conv1.weight` gives index None."""
     known = tensors(network)
-    match = _ELEMENT.match(text)
+    match = _ELEMENT.match(text.strip()) if len(text) < 200 else None
     if not match or match.group(1) not in known:
         params = ", ".join(network.parameter_names())
         raise UserError(f"unknown name {text!r}; parameters are: {params}", field=option)
@@ -103,7 +103,7 @@ def parse_element(network, text: str, option: str = "--param") -> tuple[Tensor, 
     if match.group(2) is None:
         return tensor, None
     try:
-        index = tuple(int(part) for part in match.group(2).split(","))
+        index = tuple(int(part.strip()) for part in match.group(2).split(","))
     except ValueError:
         raise UserError(f"{text!r}: an index is whole numbers separated by commas", field=option) from None
     if len(index) != len(tensor.shape) or any(not 0 <= i < d for i, d in zip(index, tensor.shape)):
