@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -42,7 +43,7 @@ def load(path: str | Path) -> Network:
 def loads(text: str, source: str = "<config>") -> Network:
     """Validate config text; `source` names it in error messages."""
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = _yaml_load(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = " ".join(filter(None, [error.context, error.problem]))
@@ -57,6 +58,75 @@ def loads(text: str, source: str = "<config>") -> Network:
         raise
     except RecursionError:
         raise UserError("the config is nested too deeply", file=source) from None
+
+
+# A long flow list of plain numbers as the value of a key (`weight: [[0.1, -0.2], ...]`), ending
+# its line. PyYAML builds a Python object per scalar (about 4 us each: 0.25 s for LeNet-5's 62k
+# numbers); the JSON parser reads such a list in C. For these characters the two agree: an
+# integer becomes an int and a decimal keeps its text (as _Loader does); anything JSON does not
+# read exactly like YAML (leading zeros, `.5`, `1.`, a trailing comma) is a JSON error, and that
+# list is left to YAML.
+_NUMBER_LIST = re.compile(
+    r"^([ \t]*(?:-[ \t]+)?[A-Za-z_][A-Za-z0-9_]*[ \t]*:[ \t]*)(\[[-0-9.,\s\[\]]*?\])(?=[ \t]*(?:#[^\n]*)?(?:\r?\n|\Z))",
+    re.MULTILINE,
+)
+_NUMBER_LIST_MIN = 1000  # characters; shorter lists are not worth it
+_MARKER = "cnnderive-number-list-"
+
+
+def _yaml_load(text: str) -> object:
+    """yaml.load with _Loader; long lists of plain numbers are read by the JSON parser instead.
+
+    Each such list is swapped for a marker scalar before YAML sees the text, and put back after.
+    If a marker is not found exactly once as a whole value (the list was inside a quoted or
+    block string), or YAML rejects the swapped text, the original text is read by YAML alone.
+    Error lines are always looked up in the original text.
+    """
+    lists: dict[str, list] = {}
+
+    def swap(match: re.Match) -> str:
+        if len(match.group(2)) < _NUMBER_LIST_MIN:
+            return match.group(0)
+        try:
+            value = json.loads(match.group(2), parse_float=str)
+        except (ValueError, RecursionError):
+            return match.group(0)
+        marker = f"{_MARKER}{len(lists)}"
+        lists[marker] = value
+        return match.group(1) + marker
+
+    if _MARKER not in text:
+        swapped = _NUMBER_LIST.sub(swap, text)
+        if lists:
+            try:
+                data = yaml.load(swapped, Loader=_Loader)
+            except (yaml.YAMLError, RecursionError):
+                pass
+            else:
+                if _put_back(data, dict(lists)) == len(lists):
+                    return data
+    return yaml.load(text, Loader=_Loader)
+
+
+def _put_back(data: object, lists: dict[str, list]) -> int:
+    """Replace each marker value in the loaded data by its list; how many were replaced."""
+    found = 0
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        for key, value in list(items):
+            if type(value) is str and value.startswith(_MARKER) and value in lists:
+                node[key] = lists.pop(value)
+                found += 1
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+    return found
 
 
 def line_of(text: str, path: tuple) -> int | None:
@@ -186,9 +256,31 @@ def tensor(raw: object, path: tuple) -> np.ndarray:
     """Nested lists of numbers as an object array of Fractions; ragged lists are an error."""
     shape = _nested_shape(raw, path)
     _check_size(shape, path)
-    flat: list[Fraction] = []
-    _flatten(raw, path, flat)
+    flat = _flatten_fast(raw, shape)
+    if flat is None:  # something is wrong: the careful walk says what and where
+        flat = []
+        _flatten(raw, path, flat)
     return object_array(flat, shape)
+
+
+_PLAIN = {int, str, Fraction}  # what _Loader gives for numbers (decimals as their text)
+
+
+def _flatten_fast(raw: object, shape: tuple) -> list[Fraction] | None:
+    """The numbers of a regular nested list, row-major, each distinct text converted once; None
+    when anything is off (ragged, not a number), for `_flatten` to find and report."""
+    level = [raw]
+    for size in shape:
+        if not all(type(item) is list and len(item) == size for item in level):
+            return None
+        level = [item for items in level for item in items]
+    if not set(map(type, level)) <= _PLAIN:
+        return None
+    try:
+        converted = {value: exact(value, ()) for value in set(level)}
+    except ConfigError:
+        return None
+    return list(map(converted.__getitem__, level))
 
 
 def _nested_shape(raw: object, path: tuple) -> tuple:

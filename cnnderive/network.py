@@ -40,6 +40,7 @@ class Network:
     target: np.ndarray
     _kinks: list | None = field(default=None, repr=False)
     _rational_values: list | None = field(default=None, repr=False)
+    _float_arrays: dict = field(default_factory=dict, repr=False)  # id -> (exact array, its floats)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -88,7 +89,15 @@ class Network:
         self._kinks, self._rational_values = kinks, exact_values
 
     def _params(self, layer: Layer, ops) -> dict[str, np.ndarray]:
+        if isinstance(ops, FloatOps):  # converted once: the kink pass and the float pass share them
+            return {name: self._floats(value) for name, value in self.params[layer.name].items()}
         return {name: ops.array(value) for name, value in self.params[layer.name].items()}
+
+    def _floats(self, value: np.ndarray) -> np.ndarray:
+        cached = self._float_arrays.get(id(value))
+        if cached is None or cached[0] is not value:
+            cached = self._float_arrays[id(value)] = (value, FloatOps().array(value))
+        return cached[1]
 
     def run(self, ops, inputs: np.ndarray | None = None, params=None, target=None, values=None) -> Pass:
         """Forward and backward on one track; `params` maps layer -> param -> array already on it.

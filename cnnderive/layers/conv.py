@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..fields import Fields
+from ..ops import tensordot
 from .base import Index, Layer, Shape, Term, check_window, require_image
 
 
@@ -56,40 +58,49 @@ class Conv2d(Layer):
             text += f", padding {_pair(self.padding)}"
         return text
 
-    def _offsets(self):
-        """For each kernel offset (a, b): the rows and columns of the padded input it multiplies."""
+    def _pad(self, x: np.ndarray, ops) -> np.ndarray:
+        ph, pw = self.padding
+        if not (ph or pw):
+            return x
+        padded = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
+        if x.dtype == object:
+            padded[:, :ph] = padded[:, ph + x.shape[1] :] = ops.const(0)
+            padded[:, :, :pw] = padded[:, :, pw + x.shape[2] :] = ops.const(0)
+        return padded
+
+    def _patches(self, padded: np.ndarray) -> np.ndarray:
+        """The input window of every output position: [C][H_out][W_out][kh][kw] (a view, no copy)."""
         _, height, width = self.out_shape
         sh, sw = self.stride
-        for a in range(self.kernel[0]):
-            for b in range(self.kernel[1]):
-                yield a, b, slice(a, a + sh * (height - 1) + 1, sh), slice(b, b + sw * (width - 1) + 1, sw)
-
-    def _pad(self, x: np.ndarray) -> np.ndarray:
-        ph, pw = self.padding
-        return np.pad(x, ((0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+        view = sliding_window_view(padded, self.kernel, axis=(1, 2))
+        return view[:, : sh * (height - 1) + 1 : sh, : sw * (width - 1) + 1 : sw]
 
     def forward(self, x, params, kinks, ops):
-        weight = params["weight"]
-        padded = self._pad(x)
-        out = None
-        for a, b, rows, cols in self._offsets():
-            term = np.tensordot(weight[:, :, a, b], padded[:, rows, cols], axes=([1], [0]))
-            out = term if out is None else out + term
-        if self.bias:
-            out = out + params["bias"][:, None, None]
-        return out
+        # z[o,i,j] = sum over (c, a, b) of w[o,c,a,b] * patch[c,i,j,a,b], + b[o]: one contraction
+        bias = params["bias"][:, None, None] if self.bias else None
+        return tensordot(ops, params["weight"], self._patches(self._pad(x, ops)), ([1, 2, 3], [0, 3, 4]), bias)
 
     def backward(self, x, y, delta, params, kinks, ops):
         weight = params["weight"]
-        padded = self._pad(x)
-        grad_weight = np.empty(weight.shape, dtype=delta.dtype)
-        delta_padded = np.zeros(padded.shape, dtype=delta.dtype)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        # dL/dw[o,c,a,b] = sum over (i, j) of delta[o,i,j] * patch[c,i,j,a,b]
+        grad_weight = tensordot(ops, delta, self._patches(self._pad(x, ops)), ([1, 2], [1, 2]))
+        # dL/dx (padded) [c,r,s] = sum over (o, a, b) of w[o,c,a,b] * delta[o, (r-a)/sh, (s-b)/sw]:
+        # a full correlation of the stride-dilated, (k-1)-padded delta with the flipped kernel
+        _, height, width = self.out_shape
+        spread = np.zeros(
+            (delta.shape[0], sh * (height - 1) + 2 * kh - 1, sw * (width - 1) + 2 * kw - 1), dtype=delta.dtype
+        )
         if delta.dtype == object:
+            spread[...] = ops.const(0)
+        spread[:, kh - 1 : kh - 1 + sh * (height - 1) + 1 : sh, kw - 1 : kw - 1 + sw * (width - 1) + 1 : sw] = delta
+        windows = sliding_window_view(spread, self.kernel, axis=(1, 2))  # [O][rows][cols][kh][kw]
+        reached = tensordot(ops, weight[:, :, ::-1, ::-1], windows, ([0, 2, 3], [0, 3, 4]))
+        in_height, in_width = self.in_shape[1] + 2 * ph, self.in_shape[2] + 2 * pw
+        delta_padded = np.zeros((self.in_shape[0], in_height, in_width), dtype=reached.dtype)
+        if reached.dtype == object:
             delta_padded[...] = ops.const(0)
-        for a, b, rows, cols in self._offsets():
-            grad_weight[:, :, a, b] = np.tensordot(delta, padded[:, rows, cols], axes=([1, 2], [1, 2]))
-            delta_padded[:, rows, cols] += np.tensordot(weight[:, :, a, b], delta, axes=([0], [0]))
-        ph, pw = self.padding
+        delta_padded[:, : reached.shape[1], : reached.shape[2]] = reached  # rows a stride skips stay 0
         delta_x = delta_padded[:, ph : ph + self.in_shape[1], pw : pw + self.in_shape[2]]
         grads = {"weight": grad_weight}
         if self.bias:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..fields import Fields
+from ..ops import tensordot
 from .base import Index, Layer, Shape, Term
 
 
@@ -70,14 +71,13 @@ class Linear(Layer):
         return f"linear {self.in_shape[0]} -> {self.out_features}"
 
     def forward(self, x, params, kinks, ops):
-        out = np.dot(params["weight"], x)
-        return out + params["bias"] if self.bias else out
+        return tensordot(ops, params["weight"], x, 1, params["bias"] if self.bias else None)
 
     def backward(self, x, y, delta, params, kinks, ops):
-        grads = {"weight": np.outer(delta, x)}
+        grads = {"weight": tensordot(ops, delta, x, 0)}  # the outer product delta x^T
         if self.bias:
             grads["bias"] = delta.copy()
-        return np.dot(params["weight"].T, delta), grads
+        return tensordot(ops, params["weight"], delta, ([0], [0])), grads
 
     def param_terms(self, param: str, index: Index) -> list[Term]:
         if param == "bias":

@@ -22,4 +22,18 @@ def gradient_document(derivation: Derivation, only: str | None = None) -> dict:
 
 
 def render(derivation: Derivation, only: str | None = None) -> str:
-    return json.dumps(gradient_document(derivation, only), indent=1)
+    """The document with one line per entry, each tensor on its line.
+
+    (`json.dumps(..., indent=...)` runs the pure-Python encoder and puts every number on a line
+    of its own: 0.1 s and 61,706 lines for LeNet-5; each value here goes through the C encoder.)
+    """
+    document = gradient_document(derivation, only)
+    entries = [f"  {json.dumps(name)}: {json.dumps(value)}" for name, value in document["gradients"].items()]
+    gradients = "{\n" + ",\n".join(entries) + "\n }" if entries else "{}"
+    return (
+        "{\n"
+        f' "loss": {json.dumps(document["loss"])},\n'
+        f' "output": {json.dumps(document["output"])},\n'
+        f' "gradients": {gradients}\n'
+        "}"
+    )
