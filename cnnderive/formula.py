@@ -4,7 +4,7 @@ Nothing here evaluates user text. A hand-written tokenizer and a recursive-desce
 numbers (decimals are exact), + - * / ^ ** and unary minus, brackets, implicit multiplication
 (`2(o - y)`, `2 x_1`), the functions exp, log (= ln), sqrt, tanh, sigmoid, max and min, and the
 names of one network (aliases.NameTable); they build SymPy objects directly. Everything else is
-a UserError whose message shows the formula with a caret under the offending part.
+a UserError whose one-line message shows the formula with the offending part in ⟦ ⟧.
 """
 
 from __future__ import annotations
@@ -124,15 +124,16 @@ def names_read(text: str, table: NameTable, latex: bool | None = None) -> list[t
 
 
 class FormulaError(UserError):
-    """A formula that cannot be read: the message, then the formula with a caret under the culprit."""
+    """A formula that cannot be read, in one line: the message, then the formula with the culprit in ⟦ ⟧."""
 
     def __init__(self, text: str, message: str, start: int, end: int) -> None:
-        left = max(0, start - 40)
-        right = min(len(text), max(end, start + 1) + 40)
-        shown = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
-        pad = start - left + (1 if left else 0)
-        caret = " " * pad + "^" * max(1, min(end, right) - start)
-        super().__init__(f"{message} (at column {start + 1})\n    {shown}\n    {caret}", field="--expr")
+        end = max(end, start + 1)
+        left, right = max(0, start - 40), min(len(text), end + 40)
+        shown = (
+            ("…" if left else "") + text[left:start] + "⟦" + text[start:end] + "⟧" + text[end:right]
+            + ("…" if right < len(text) else "")
+        )
+        super().__init__(f"{message} (at column {start + 1}): {shown}", field="--expr")
 
 
 class Lexer:
