@@ -10,7 +10,7 @@ from .commands import grad, symbols
 from .commands import latex
 from .commands import check
 from .commands import explain
-from .commands.common import DEBUG
+from .commands.common import DEBUG, LIMITS
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
@@ -22,8 +22,12 @@ app = typer.Typer(
 @app.callback()
 def options(
     debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an internal error")] = False,
+    max_work: Annotated[
+        int, typer.Option("--max-work", help="refuse networks needing more multiply-adds per pass than this", min=1)
+    ] = 20_000_000,
 ) -> None:
     DEBUG["on"] = debug
+    LIMITS["work"] = max_work
 
 
 app.command("explain")(explain.explain)

@@ -11,14 +11,16 @@ import numpy as np
 import yaml
 
 from .errors import ConfigError, UserError
-from .fields import Fields
+from .fields import Fields, describe
 from .layers import LAYER_KINDS, Layer
 from .losses import MSE, CrossEntropy
 from .network import Network
 from .numbers import exact, seeded_input, seeded_parameter
 from .ops import object_array
 
-MAX_ELEMENTS = 5_000_000  # per tensor; bigger shapes are refused before anything is allocated
+MAX_ELEMENTS = 1_000_000  # per tensor; bigger shapes are refused before anything is allocated
+MAX_DEPTH = 6  # levels of nested lists in one tensor field
+LIMITS = {"work": 20_000_000, "parameters": 2_000_000}  # whole network; `--max-work` raises the first
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _RESERVED = {"input", "target", "loss"}
 
@@ -27,7 +29,25 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """The safe loader, keeping every decimal as its text so that 0.1 stays exactly 1/10."""
 
 
-_Loader.add_constructor("tag:yaml.org,2002:float", lambda loader, node: loader.construct_scalar(node))
+class _DeepLoader(yaml.SafeLoader):
+    """The pure-Python safe loader, for deeply nested text: libyaml's C composer recurses and
+    overflows the C stack (a crash) where this one raises RecursionError."""
+
+
+for _loader in (_Loader, _DeepLoader):
+    _loader.add_constructor("tag:yaml.org,2002:float", lambda loader, node: loader.construct_scalar(node))
+
+_DEEP_BLOCKS = re.compile(r"(?:-[ \t]+){200}|^[ \t]{2000}", re.MULTILINE)
+
+
+def _loader_for(text: str) -> type:
+    """The C loader, unless the text nests more than a few hundred levels deep."""
+    if text.count("[") + text.count("{") > 200:
+        codes = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
+        step = np.isin(codes, (ord("["), ord("{"))).astype(np.int32) - np.isin(codes, (ord("]"), ord("}")))
+        if np.cumsum(step).max() > 200:
+            return _DeepLoader
+    return _DeepLoader if _DEEP_BLOCKS.search(text) else _Loader
 
 
 def load(path: str | Path) -> Network:
@@ -48,8 +68,14 @@ def loads(text: str, source: str = "<config>") -> Network:
         mark = error.problem_mark or error.context_mark
         problem = " ".join(filter(None, [error.context, error.problem]))
         raise UserError(f"not valid YAML: {problem}", file=source, line=mark.line + 1 if mark else None, field="YAML") from None
-    except (yaml.YAMLError, RecursionError) as error:
-        raise UserError(f"not valid YAML: {error}", file=source) from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        raise UserError(f"not valid YAML: {str(error).splitlines()[0]}", file=source, line=line, field="YAML") from None
+    except RecursionError:
+        raise UserError("not valid YAML: nested too deeply", file=source, field="YAML") from None
+    except (yaml.YAMLError, ValueError, KeyError, IndexError, AttributeError, TypeError, OverflowError) as error:
+        # PyYAML's own constructors raise plain Python errors for e.g. `!!int abc` or `!!timestamp x`
+        raise UserError(f"not valid YAML: a value cannot be read ({str(error)[:160]})", file=source, field="YAML") from None
     try:
         return build(data, source)
     except ConfigError as error:
@@ -99,13 +125,13 @@ def _yaml_load(text: str) -> object:
         swapped = _NUMBER_LIST.sub(swap, text)
         if lists:
             try:
-                data = yaml.load(swapped, Loader=_Loader)
+                data = yaml.load(swapped, Loader=_loader_for(swapped))
             except (yaml.YAMLError, RecursionError):
                 pass
             else:
                 if _put_back(data, dict(lists)) == len(lists):
                     return data
-    return yaml.load(text, Loader=_Loader)
+    return yaml.load(text, Loader=_loader_for(text))
 
 
 def _put_back(data: object, lists: dict[str, list]) -> int:
@@ -132,7 +158,7 @@ def _put_back(data: object, lists: dict[str, list]) -> int:
 def line_of(text: str, path: tuple) -> int | None:
     """The 1-based line of the YAML node at `path` (or of the nearest enclosing one)."""
     try:
-        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        node = yaml.compose(text, Loader=_loader_for(text))
     except (yaml.YAMLError, RecursionError):
         return None
     line = node.start_mark.line if node is not None else None
@@ -161,8 +187,9 @@ def build(data: object, source: str) -> Network:
     layers: list[Layer] = []
     params: dict[str, dict[str, np.ndarray]] = {}
     shape = inputs.shape
+    budget = {"work": 0, "parameters": 0}
     for position, raw in enumerate(raw_layers):
-        layer, layer_params = _layer(raw, position, shape, seed, params)
+        layer, layer_params = _layer(raw, position, shape, seed, params, budget)
         layers.append(layer)
         params[layer.name] = layer_params
         shape = layer.out_shape
@@ -195,7 +222,7 @@ def _input(raw: object, seed: int) -> np.ndarray:
 
 def _dimension(value: object, path: tuple) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"expected a positive integer size, found {value!r}", path)
+        raise ConfigError(f"expected a positive integer size, found {describe(value)}", path)
     return value
 
 
@@ -207,11 +234,11 @@ def _check_size(shape: tuple, path: tuple) -> None:
         raise ConfigError(f"shape {list(shape)} has {count:,} elements; the limit is {MAX_ELEMENTS:,}", path)
 
 
-def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict) -> tuple[Layer, dict]:
+def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict, budget: dict) -> tuple[Layer, dict]:
     fields = Fields(raw, ("layers", position), "a mapping with a type")
     kind = fields.get("type")
-    if kind not in LAYER_KINDS:
-        raise ConfigError(f"unknown layer type {kind!r}; known types: {', '.join(LAYER_KINDS)}", fields.at("type"))
+    if not isinstance(kind, str) or kind not in LAYER_KINDS:
+        raise ConfigError(f"unknown layer type {describe(kind)}; known types: {', '.join(LAYER_KINDS)}", fields.at("type"))
     name = fields.string("name", f"{kind}_{position + 1}")
     if not _NAME.match(name) or name in _RESERVED:
         raise ConfigError(f"layer name {name!r} must be letters, digits and _ (and not input, target or loss)", fields.at("name"))
@@ -220,6 +247,7 @@ def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict) 
     raw_params = fields.get("params", {})
     layer = LAYER_KINDS[kind].from_config(fields, name, in_shape)
     _check_size(layer.out_shape, fields.path)
+    _spend(budget, layer, fields.path)
     given = Fields(raw_params, fields.at("params"), "a mapping of parameter tensors")
     params = {}
     for param, shape in layer.param_shapes().items():
@@ -232,6 +260,24 @@ def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict) 
             params[param] = object_array(drawn, shape)
     given.finish()
     return layer, params
+
+
+def _spend(budget: dict, layer: Layer, path: tuple) -> None:
+    """Refuse a network whose size alone would take minutes, before its parameters are drawn or read."""
+    budget["work"] += layer.work()
+    budget["parameters"] += sum(int(np.prod(shape)) for shape in layer.param_shapes().values())
+    if budget["work"] > LIMITS["work"]:
+        raise ConfigError(
+            f"the network up to {layer.name} needs {budget['work']:,} multiply-adds per pass; the limit is "
+            f"{LIMITS['work']:,} (raise it with --max-work, or use a smaller layer)",
+            path,
+        )
+    if budget["parameters"] > LIMITS["parameters"]:
+        raise ConfigError(
+            f"the network up to {layer.name} has {budget['parameters']:,} parameters; the limit is "
+            f"{LIMITS['parameters']:,}",
+            path,
+        )
 
 
 def _param_tensor(raw: object, shape: tuple, layer: Layer, param: str, path: tuple) -> np.ndarray:
@@ -289,6 +335,8 @@ def _nested_shape(raw: object, path: tuple) -> tuple:
     while isinstance(node, list):
         if not node:
             raise ConfigError("empty list", path)
+        if len(shape) == MAX_DEPTH:
+            raise ConfigError(f"lists nested more than {MAX_DEPTH} deep; a tensor has at most 4 levels", path)
         shape.append(len(node))
         node = node[0]
     return tuple(shape)

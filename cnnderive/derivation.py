@@ -61,10 +61,7 @@ class ParamGradient:
 
 def work(network: Network) -> int:
     """Multiply-adds of one forward pass: the measure of how big a network is."""
-    total = 0
-    for layer in network.layers:
-        total += int(np.prod(layer.out_shape)) * max(1, layer.fan_in())
-    return total
+    return sum(layer.work() for layer in network.layers)
 
 
 class Derivation:

@@ -15,7 +15,7 @@ class Fields:
 
     def __init__(self, data: object, path: tuple, what: str = "a mapping") -> None:
         if not isinstance(data, dict):
-            raise ConfigError(f"expected {what}, found {_kind(data)}", path)
+            raise ConfigError(f"expected {what}, found {describe(data)}", path)
         self.data = data
         self.path = path
         self.used: set = set()
@@ -50,7 +50,7 @@ class Fields:
     def bool(self, key: str, default: object = REQUIRED) -> bool:
         value = self.get(key, default)
         if not isinstance(value, bool):
-            raise ConfigError(f"expected true or false, found {_kind(value)}", self.at(key))
+            raise ConfigError(f"expected true or false, found {describe(value)}", self.at(key))
         return value
 
     def number(self, key: str, default: object = REQUIRED) -> Fraction:
@@ -59,13 +59,13 @@ class Fields:
     def choice(self, key: str, options: tuple[str, ...], default: object = REQUIRED) -> str:
         value = self.get(key, default)
         if value not in options:
-            raise ConfigError(f"expected one of {', '.join(options)}, found {_kind(value)}", self.at(key))
+            raise ConfigError(f"expected one of {', '.join(options)}, found {describe(value)}", self.at(key))
         return value
 
     def string(self, key: str, default: object = REQUIRED) -> str:
         value = self.get(key, default)
         if not isinstance(value, (str, int)) or isinstance(value, bool):
-            raise ConfigError(f"expected text, found {_kind(value)}", self.at(key))
+            raise ConfigError(f"expected text, found {describe(value)}", self.at(key))
         return str(value)
 
     def finish(self) -> None:
@@ -77,13 +77,14 @@ class Fields:
 
 def _int(value: object, path: tuple, minimum: int, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"expected an integer, found {_kind(value)}", path)
+        raise ConfigError(f"expected an integer, found {describe(value)}", path)
     if not minimum <= value <= maximum:
         raise ConfigError(f"expected an integer from {minimum} to {maximum}, found {value}", path)
     return value
 
 
-def _kind(value: object) -> str:
+def describe(value: object) -> str:
+    """A short description of a config value for an error message (never the whole of a big one)."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
@@ -92,4 +93,6 @@ def _kind(value: object) -> str:
         return "nothing"
     if isinstance(value, bool):
         return str(value).lower()
-    return repr(str(value)) if isinstance(value, str) else str(value)
+    text = str(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return repr(text) if isinstance(value, str) else text

@@ -22,8 +22,8 @@ def exact(value: object, path: tuple) -> Fraction:
     if isinstance(value, Fraction):
         return value
     if isinstance(value, str):
-        exponent = re.search(r"[eE]\s*([+-]?\d+)", value)
-        if exponent and abs(int(exponent.group(1))) > 300:
+        exponent = re.search(r"[eE]\s*[+-]?0*(\d+)", value)
+        if exponent and (len(exponent.group(1)) > 3 or int(exponent.group(1)) > 300):
             raise ConfigError(f"number {value!r} is out of range (exponent above 300)", path)
         try:
             number = Fraction(value.strip())
@@ -33,17 +33,8 @@ def exact(value: object, path: tuple) -> Fraction:
             if abs(number.numerator) < 10**100 and number.denominator < 10**100:
                 return number
             raise ConfigError(f"number {value!r} is too large or too precise", path)
-    raise ConfigError(
-        f"expected a number (integer, decimal or fraction like \"1/3\"), found {_show(value)}", path
-    )
-
-
-def _show(value: object) -> str:
-    if isinstance(value, (list, dict)):
-        return "a list" if isinstance(value, list) else "a mapping"
-    if value is None:
-        return "nothing"
-    return repr(str(value))
+    shown = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else repr(str(value)[:40])
+    raise ConfigError(f"expected a number (integer, decimal or fraction like \"1/3\"), found {shown}", path)
 
 
 _MASK = (1 << 64) - 1

@@ -54,7 +54,15 @@ def _to_float(values: np.ndarray) -> np.ndarray:
         if largest < 2**53 and denominator < 2**53:
             # both exact in float64, and IEEE division rounds correctly: the nearest double to n/d
             return numerators.astype(np.float64) / float(denominator)
-    return np.array([float(v) for v in values.flat], dtype=np.float64).reshape(values.shape)
+    return np.array([_nearest_double(v) for v in values.flat], dtype=np.float64).reshape(values.shape)
+
+
+def _nearest_double(value: object) -> float:
+    """float(value), or an infinity of its sign when it is beyond the float64 range."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 class RationalOps:

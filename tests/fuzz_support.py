@@ -127,78 +127,15 @@ def _innermost_ours(error):
     return ours[-1] if ours else None
 
 
-def _stuck(error: BaseException) -> bool:
-    return isinstance(error, (CaseTimeout, MemoryError))
 
 
-def _in(error, module: str, *functions: str) -> bool:
-    frame = _innermost_ours(error)
-    return frame is not None and frame.filename.endswith(module) and (not functions or frame.name in functions)
 
 
-KNOWN_BUGS = {
-    "B1-yaml-constructor": (
-        (
-            "PyYAML's constructors raise ValueError/KeyError/IndexError/AttributeError (not YAMLError) for "
-            "an integer of more than 4300 digits, `!!int abc`, `!!int ''`, `!!bool maybe`, `!!timestamp x`; "
-            "config.loads does not catch them"
-        ),
-        lambda e: not _stuck(e) and any(f.filename.endswith(os.path.join("yaml", "constructor.py")) for f in _frames(e)),
-    ),
-    "B2-ndim-64": (
-        "more than 64 levels of nested lists in a tensor field: NumPy's ValueError in ops.object_array",
-        lambda e: isinstance(e, ValueError) and "maximum supported dimension" in str(e),
-    ),
-    "B3-recursive-alias": (
-        "a self-referencing YAML alias (`&a [*a]`) in a tensor field: endless loop in config._nested_shape",
-        lambda e: _stuck(e) and _in(e, "config.py", "_nested_shape"),
-    ),
-    "B4-exponent-digits": (
-        (
-            "numbers.exact's new exponent check (commit ebbafb2) runs int() on the exponent's digits: an "
-            "exponent of more than 4300 digits (\"1e999...9\") raises ValueError"
-        ),
-        lambda e: isinstance(e, ValueError) and "Exceeds the limit" in str(e) and _in(e, "numbers.py", "exact"),
-    ),
-    "B5-unhashable-type": (
-        "a list or mapping as a layer's `type`: TypeError unhashable type in config._layer",
-        lambda e: isinstance(e, TypeError) and "unhashable" in str(e) and _in(e, "config.py", "_layer"),
-    ),
-    "B6-repr-bomb": (
-        "an alias bomb (billion laughs) as an entry of input.shape: the error message repr()s it",
-        lambda e: _stuck(e) and _in(e, "config.py", "_dimension"),
-    ),
-    "B7-unbounded-work": (
-        (
-            "no bound on the work of a config that passes the per-tensor limit (5,000,000 elements): "
-            "loading and the passes (exact Fractions for the kinks) run for minutes and take GBs"
-        ),
-        lambda e: _stuck(e) and _in_work(_innermost_ours(e)),
-    ),
-    "B11-float-overflow": (
-        (
-            "exact gradients beyond the float range (three linear layers with 99-digit weights, MSE): "
-            "float(Fraction) raises OverflowError in ops._to_float, from Derivation.gradient_floats"
-        ),
-        lambda e: isinstance(e, OverflowError) and _in(e, "ops.py"),
-    ),
-}
+KNOWN_BUGS: dict = {}  # name -> (description, matcher) of bugs found and not yet fixed; all fixed so far
 # B9 is a segfault (tested in a subprocess only),
 # B13 (NaN from float overflow) is a wrong value: each has its regression test in test_fuzz_config.py.
 
 
-def _in_work(frame) -> bool:
-    """Is this frame where a big config spends its time: the passes, the layers, drawing or converting values?"""
-    if frame is None:
-        return False
-    name = frame.filename
-    if any(name.endswith(module) for module in ("network.py", "ops.py", "losses.py", "derivation.py")):
-        return True
-    if f"{os.sep}layers{os.sep}" in name:
-        return True
-    if name.endswith("numbers.py"):
-        return frame.name != "exact"
-    return name.endswith("config.py") and frame.name in ("_input", "_layer", "_flatten", "tensor", "_flatten_fast")
 
 
 def known_bug(error: BaseException) -> str | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 
 import typer
 
 from ..errors import UserError
 
 DEBUG = {"on": False}
+LIMITS = {"work": 20_000_000}  # set by the global options; handed to the config loader
 
 
 def guarded(command):
@@ -17,6 +19,7 @@ def guarded(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow notes: results are checked instead
         try:
             return command(*args, **kwargs)
         except typer.Exit:
@@ -41,7 +44,8 @@ def guarded(command):
 
 def load_derivation(path: str, exact: bool | None = None):
     """Load a config file into a Derivation (imports NumPy and the maths only now)."""
-    from ..config import load
+    from .. import config
     from ..derivation import Derivation
 
-    return Derivation(load(path), exact=exact)
+    config.LIMITS["work"] = LIMITS["work"]
+    return Derivation(config.load(path), exact=exact)

@@ -56,6 +56,13 @@ class Layer:
     def fan_in(self) -> int:
         return 1
 
+    def work(self) -> int:
+        """Multiply-adds of this layer's forward pass: the measure of its size."""
+        count = 1
+        for d in self.out_shape:
+            count *= d
+        return count * max(1, self.fan_in())
+
     def decide(self, x: np.ndarray) -> object:
         """The kinks of this layer at input x (ReLU mask, max-pool winners), decided on x as given."""
         return None

@@ -7,6 +7,7 @@ import json
 import numpy as np
 
 from ..derivation import Derivation
+from ..errors import UserError
 
 
 def gradient_document(derivation: Derivation, only: str | None = None) -> dict:
@@ -14,6 +15,14 @@ def gradient_document(derivation: Derivation, only: str | None = None) -> dict:
     floats = derivation.floats
     grads = derivation.gradient_floats()
     names = [only] if only else list(grads)
+    arrays = [np.asarray(floats.loss, dtype=float), np.asarray(floats.values[-1], dtype=float)]
+    if not all(np.isfinite(a).all() for a in arrays + [np.asarray(grads[name], dtype=float) for name in names]):
+        raise UserError(
+            f"the values leave the float64 range (loss {float(floats.loss)}): the numbers in "
+            f"{derivation.network.source} are too large for a float result; `cnnderive grad` without --json "
+            "shows the exact values of a small network",
+            field="--json",
+        )
     return {
         "loss": float(floats.loss),
         "output": np.asarray(floats.values[-1], dtype=float).tolist(),
