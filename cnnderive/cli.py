@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -38,4 +39,8 @@ app.command("latex")(latex.latex)
 
 
 def main() -> None:
-    app(prog_name="cnnderive")
+    try:
+        app(prog_name="cnnderive")
+    except KeyboardInterrupt:  # outside a command (the commands handle their own)
+        sys.stderr.write("cnnderive: interrupted\n")
+        raise SystemExit(130) from None

@@ -16,13 +16,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, force: bool = False
     names `option`, the command-line option that gave the path.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UserError(f"{path} is a folder; give a file name", field=option)
-    if os.path.exists(path) and not force:
-        raise UserError(f"{path} exists; add --force to replace it", field=option)
-    if not os.path.isdir(folder):
-        raise UserError(f"cannot write {path}: the folder {folder} does not exist", field=option)
+    folder = check_writable(path, force, option)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
@@ -43,6 +37,19 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, force: bool = False
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def check_writable(path: str | os.PathLike, force: bool = False, option: str = "-o") -> str:
+    """Refuse, before any work is done, a path that write_atomic would refuse; its folder."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UserError(f"{path} is a folder; give a file name", field=option)
+    if os.path.exists(path) and not force:
+        raise UserError(f"{path} exists; add --force to replace it", field=option)
+    if not os.path.isdir(folder):
+        raise UserError(f"cannot write {path}: the folder {folder} does not exist", field=option)
+    return folder
 
 
 def _link_new(temporary: str, path: str, option: str) -> None:

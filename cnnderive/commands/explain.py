@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -30,8 +28,10 @@ def explain(
     width: Annotated[
         int | None, typer.Option("--width", min=40, help="columns to lay out for (default: terminal)")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing --svg or --html file")] = False,
 ) -> None:
     """The derivation step by step: network, forward pass, backward pass (or one parameter with --param)."""
+    from ..files import check_writable, write_atomic
     from ..names import parse_parameter
     from ..printers.explain import explanation, param_explanation
     from ..printers.terminal import make_console
@@ -39,6 +39,9 @@ def explain(
 
     if expand and not param:
         raise UserError("--expand needs --param: name the parameter to expand", field="--expand")
+    for path, option in ((svg, "--svg"), (html, "--html")):
+        if path:
+            check_writable(path, force, option)
     derivation = load_derivation(net)
     selected = parse_parameter(derivation.network, param) if param else None
     steps = build_steps(derivation)
@@ -47,29 +50,7 @@ def explain(
     for item in items:
         console.print(item)
     if svg:
-        _write(svg, console.export_svg(clear=False, title=f"cnnderive explain {Path(net).name}"))
+        write_atomic(svg, console.export_svg(clear=False, title=f"cnnderive explain {Path(net).name}"), force, "--svg")
     if html:
-        _write(html, console.export_html(clear=False))
+        write_atomic(html, console.export_html(clear=False), force, "--html")
 
-
-def _write(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory, then rename: never a half-written file."""
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
-        os.replace(temporary, path)
-    except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {error.strerror}") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
