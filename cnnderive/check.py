@@ -21,6 +21,7 @@ from .errors import UserError
 from .mistakes import Mistake, Track, Variant, symbolic_run, variants
 from .names import Tensor, parse_element
 from .network import Pass
+from .numbers import as_fraction
 from .ops import FloatOps, RationalOps
 from .symbolic import Symbolic
 
@@ -140,8 +141,8 @@ class Checker:
         """The mistaken values, computed on the derivation's own numbers."""
         asked, network = self.asked, self.derivation.network
         if network.is_rational():  # exact, so that a fraction can match exactly
-            ops, right = RationalOps(), _rational(asked.value)
-            pairs = tuple((_rational(t.delta_value), _rational(t.local_value)) for t in asked.terms)
+            ops, right = RationalOps(), as_fraction(asked.value)
+            pairs = tuple((as_fraction(t.delta_value), as_fraction(t.local_value)) for t in asked.terms)
         else:
             ops, right, pairs = FloatOps(), asked.approx, tuple(t.approx for t in asked.terms)
         track = Track(right, pairs, lambda variant: variant.run(ops), asked.pick)
@@ -161,8 +162,8 @@ class Checker:
         given, fraction = parse_value(text)
         if tol < 0:
             raise UserError("the tolerance must be 0 or more", field="--tol")
-        right_value = self.asked.value if _rational(self.asked.value) is not None else self.asked.approx
-        exact = fraction and _rational(right_value) is not None
+        right_value = self.asked.value if as_fraction(self.asked.value) is not None else self.asked.approx
+        exact = fraction and as_fraction(right_value) is not None
         right = close(given, right_value, tol, exact)
         found = [] if right else [v.mistake for v in self.value_variants() if close(given, v.expr, tol, exact)]
         return ValueVerdict(
@@ -367,18 +368,8 @@ def parse_value(text: str) -> tuple[Fraction, bool]:
     return value, "/" in cleaned
 
 
-def _rational(value) -> Fraction | None:
-    if isinstance(value, Fraction):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return Fraction(int(value))
-    if getattr(value, "is_Rational", False):
-        return Fraction(int(value.p), int(value.q))
-    return None
-
-
 def _float(value) -> sympy.Float:
-    exact = _rational(value)
+    exact = as_fraction(value)
     if exact is not None:
         return sympy.Float(sympy.Rational(exact.numerator, exact.denominator), DIGITS)
     return sympy.Float(sympy.N(sympy.sympify(value), DIGITS), DIGITS)
@@ -386,7 +377,7 @@ def _float(value) -> sympy.Float:
 
 def close(given: Fraction, right, tol: float, exact: bool) -> bool:
     """Within the relative tolerance (absolute 1e-12 near 0); equal, when compared exactly."""
-    rational = _rational(right)
+    rational = as_fraction(right)
     if exact and rational is not None:
         return given == rational
     if rational is not None:
@@ -406,7 +397,7 @@ def relative_error(given: Fraction, right) -> float | None:
 
 def _same_number(a, b) -> bool:
     """Equal exactly (rationals), or to 12 digits (anything else)."""
-    ra, rb = _rational(a), _rational(b)
+    ra, rb = as_fraction(a), as_fraction(b)
     if ra is not None and rb is not None:
         return ra == rb
     fa, fb = _float(a), _float(b)

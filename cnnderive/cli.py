@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .commands import grad, symbols
-from .commands import latex
-from .commands import check
-from .commands import explain
+from .commands import check, explain, grad, latex, symbols
 from .commands.common import DEBUG, LIMITS
 
 app = typer.Typer(

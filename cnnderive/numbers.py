@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import zlib
 from fractions import Fraction
+from numbers import Integral
 
 from .errors import ConfigError
 
@@ -69,3 +70,23 @@ def seeded_parameter(seed: int, name: str, count: int, fan_in: int) -> list[Frac
     while limit > 1 and Fraction(limit, 100) ** 2 * fan_in > 1:
         limit -= 1
     return [Fraction(k, 100) for k in seeded_integers(seed, name, count, -limit, limit)]
+
+
+def as_fraction(value: object) -> Fraction | None:
+    """The value as a Fraction when it is a rational number held exactly (int, Fraction, SymPy
+    Rational), else None (a float, or an irrational SymPy expression)."""
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, Integral) and not isinstance(value, bool):  # int and NumPy's integers
+        return Fraction(int(value))
+    if getattr(value, "is_Rational", False):
+        return Fraction(int(value.p), int(value.q))
+    return None
+
+
+def terminates(denominator: int) -> bool:
+    """True when a fraction with this denominator has a finite decimal expansion."""
+    for p in (2, 5):
+        while denominator % p == 0:
+            denominator //= p
+    return denominator == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,7 +13,7 @@ from .common import guarded, load_derivation
 def grad(
     net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
     param: Annotated[
-        Optional[str], typer.Option("--param", "-p", help="only this parameter, e.g. conv1.weight or fc.bias[2]")
+        str | None, typer.Option("--param", "-p", help="only this parameter, e.g. conv1.weight or fc.bias[2]")
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="print the JSON document of the spec instead of a table")] = False,
 ) -> None:

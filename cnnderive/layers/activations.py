@@ -55,7 +55,7 @@ class LeakyReLU(Layer):
     negative_slope: Fraction = Fraction(1, 100)
 
     @classmethod
-    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> "LeakyReLU":
+    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> LeakyReLU:
         slope = fields.number("negative_slope", Fraction(1, 100))
         fields.finish()
         return cls(name, in_shape, in_shape, slope)

@@ -42,7 +42,7 @@ class Layer:
     out_shape: Shape
 
     @classmethod
-    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> "Layer":
+    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> Layer:
         fields.finish()
         return cls(name=name, in_shape=in_shape, out_shape=in_shape)
 

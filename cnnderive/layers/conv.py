@@ -27,7 +27,7 @@ class Conv2d(Layer):
     bias: bool = True
 
     @classmethod
-    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> "Conv2d":
+    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> Conv2d:
         require_image(cls.kind, name, in_shape, fields.path)
         out_channels = fields.int("out_channels")
         kernel = fields.pair("kernel_size")

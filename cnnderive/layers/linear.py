@@ -20,7 +20,7 @@ class Flatten(Layer):
     letter = "f"
 
     @classmethod
-    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> "Flatten":
+    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> Flatten:
         fields.finish()
         return cls(name, in_shape, (int(np.prod(in_shape)),))
 
@@ -43,7 +43,7 @@ class Linear(Layer):
     bias: bool = True
 
     @classmethod
-    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> "Linear":
+    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> Linear:
         if len(in_shape) != 1:
             raise ConfigError(
                 f"{name} (linear) needs a vector input, but it receives shape {list(in_shape)}: "

@@ -20,7 +20,7 @@ class _Pool(Layer):
     stride: tuple[int, int] = (1, 1)
 
     @classmethod
-    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> "_Pool":
+    def from_config(cls, fields: Fields, name: str, in_shape: Shape) -> _Pool:
         require_image(cls.kind, name, in_shape, fields.path)
         kernel = fields.pair("kernel_size")
         stride = fields.pair("stride", list(kernel))

@@ -16,7 +16,8 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.text import Text
 
-from .matrices import MAX_SIDE, Matrix, as_fraction, number, number_text
+from ..numbers import as_fraction
+from .matrices import MAX_SIDE, Matrix, number, number_text
 from .sympy_names import TextbookPrinter
 from .terminal import value_text
 

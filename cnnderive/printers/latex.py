@@ -13,8 +13,9 @@ import sympy
 
 from ..derivation import EXACT_WORK_LIMIT, ChainTerm, ParamGradient, work
 from ..names import Tensor
+from ..numbers import as_fraction
 from ..steps import LayerStep, Steps
-from .latex_math import LINE, Notation, align, as_fraction, fits, matrix, number, partial, width
+from .latex_math import LINE, Notation, align, fits, matrix, number, partial, width
 from .latex_words import BACKWARD, FORWARD, LOSS_DELTA, MASK_TEXT, head, text, tt
 
 MAX_BLOCKS = 3  # matrices shown per tensor (channels, or filters of a weight)

@@ -17,6 +17,8 @@ import numpy as np
 import sympy
 from sympy.printing.latex import LatexPrinter
 
+from ..numbers import as_fraction, terminates
+
 LINE = 66.0  # width of one displayed line (A4, 2 cm margins, 11pt), in letter units
 MAX_SHOWN = 8  # rows or columns of a matrix shown; more are cut to the first 6, dots and the last
 
@@ -116,24 +118,6 @@ class Shown:
         return f"({self.tex})" if self.tex.startswith("-") else self.tex
 
 
-def as_fraction(value: object) -> Fraction | None:
-    """The exact rational value of a number, or None for a float or an irrational expression."""
-    if isinstance(value, Fraction):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return Fraction(int(value))
-    if isinstance(value, sympy.Basic):
-        return Fraction(int(value.p), int(value.q)) if value.is_Rational else None
-    return None
-
-
-def _terminates(q: int) -> bool:
-    for p in (2, 5):
-        while q % p == 0:
-            q //= p
-    return q == 1
-
-
 def _exact_decimal(f: Fraction) -> str:
     with localcontext() as context:
         context.prec = 60
@@ -160,7 +144,7 @@ def number(value: object, digits: int = 6, longest: int = 10, small: str = r"\fr
     """
     f = as_fraction(value)
     if f is not None:
-        if _terminates(f.denominator):
+        if terminates(f.denominator):
             text = _exact_decimal(f)
             if len(text) <= longest:
                 return Shown(text, True)

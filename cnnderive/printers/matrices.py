@@ -16,6 +16,7 @@ from rich.measure import Measurement
 from rich.style import Style
 from rich.text import Text
 
+from ..numbers import as_fraction
 from .terminal import decimal
 
 DIGITS = 4  # significant digits of a value that is not shown exactly
@@ -41,17 +42,6 @@ def put(line: Text, text: str, style: str | Style = "") -> Text:
     if trail > 0:
         line.append(" " * trail, GAP)
     return line
-
-
-def as_fraction(value: object) -> Fraction | None:
-    """The value as a Fraction when it is a rational number held exactly, else None."""
-    if isinstance(value, Fraction):
-        return value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return Fraction(int(value))
-    if getattr(value, "is_Rational", False):
-        return Fraction(int(value.p), int(value.q))
-    return None
 
 
 def exact_decimal(q: Fraction, max_places: int = MAX_PLACES) -> str | None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from fractions import Fraction
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from ..derivation import ChainTerm, Derivation, ParamGradient
+from ..numbers import as_fraction, terminates
 
 MAX_ROWS = 60
 LONG = 28  # an exact form longer than this is shown as a decimal only
@@ -35,10 +35,6 @@ def decimal(value: object, digits: int = 6) -> str:
     return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")
 
 
-def is_rational(value: object) -> bool:
-    return isinstance(value, (int, Fraction)) or bool(getattr(value, "is_Rational", False))
-
-
 def is_small(value: object, limit: int = 12) -> bool:
     """True when an exact form has at most `limit` nodes: short enough to print and evaluate."""
     if not hasattr(value, "args"):
@@ -60,23 +56,16 @@ def value_text(value: object, approx: float | None = None) -> str:
     """
     if isinstance(value, float):
         return decimal(value)
-    if is_rational(value):
-        q = Fraction(int(value.p), int(value.q)) if hasattr(value, "p") else Fraction(value)
+    q = as_fraction(value)
+    if q is not None:
         if q.denominator == 1:
             return str(q.numerator)
-        shown = decimal(q, 15) if _terminates(q.denominator) else decimal(q)
-        return f"{q} {'=' if _terminates(q.denominator) else '≈'} {shown}"
+        shown = decimal(q, 15) if terminates(q.denominator) else decimal(q)
+        return f"{q} {'=' if terminates(q.denominator) else '≈'} {shown}"
     number = decimal(approx if approx is not None else value)
     if is_small(value) and len(text := str(value)) <= LONG:
         return f"{text} ≈ {number}"
     return f"≈ {number}"
-
-
-def _terminates(denominator: int) -> bool:
-    for p in (2, 5):
-        while denominator % p == 0:
-            denominator //= p
-    return denominator == 1
 
 
 def term_text(term: ChainTerm) -> str:
@@ -103,16 +92,14 @@ def gradient_table(derivation: Derivation, selected=None) -> Table:
     table.add_column("parameter", no_wrap=True)
     table.add_column("chain rule: ∂L/∂θ =")
     table.add_column("value", justify="right")
-    rows = 0
-    for tensor, index in _elements(derivation, selected):
-        if rows == MAX_ROWS:
+    for row, (tensor, index) in enumerate(_elements(derivation, selected)):
+        if row == MAX_ROWS:
             table.caption = "… more rows left out: narrow with --param, or use --json for all of them"
             break
         gradient = derivation.gradient(tensor, index)
         name = Text(tensor.unicode(index), style="bold")
         name.append(f"  {gradient.name}", style="dim")
         table.add_row(name, chain_text(gradient), value_text(gradient.value, gradient.approx))
-        rows += 1
     return table
 
 
@@ -132,13 +119,12 @@ def symbols_table(derivation: Derivation, max_rows: int = 400) -> Table:
     for column in ("canonical", "textbook", "typed", "LaTeX"):
         table.add_column(column, overflow="fold")
     table.add_column("value", justify="right", min_width=10)
-    rows = 0
-    for tensor, index, value, approx in _named_values(derivation):
-        if rows == max_rows:
+    for row, (tensor, index, value, approx) in enumerate(_named_values(derivation)):
+        if row == max_rows:
             table.caption = f"… more names left out (the first {max_rows} are shown)"
             break
-        table.add_row(tensor.element(index), tensor.unicode(index), tensor.ascii(index), tensor.latex(index), value_text(value, approx))
-        rows += 1
+        names = (tensor.element(index), tensor.unicode(index), tensor.ascii(index), tensor.latex(index))
+        table.add_row(*names, value_text(value, approx))
     return table
 
 
