@@ -261,3 +261,24 @@ def test_gradient_names(seed001):
     ):
         assert parse_formula(written, seed001) == delta, written
     assert parse_formula("√(x_1)", seed001) == sympy.sqrt(sym(seed001, "input[0,0,0]"))
+
+
+def test_symbols_command_lists_names_check_accepts():
+    """Every name in the `symbols` table's typed column reads back, in a formula, as that element."""
+    import io
+
+    from rich.console import Console
+
+    from cnnderive.commands.symbols import _short_aliases
+    from cnnderive.printers.terminal import symbols_table
+
+    derivation = cnnderive.load(CONFIGS / "seed001_conv_conv_mse.yaml")
+    table = symbols_table(derivation, _short_aliases(derivation))
+    names = NameTable(Symbolic(derivation))
+    canonical, typed = table.columns[0]._cells, table.columns[3]._cells
+    assert "i_5" in typed[4].split(", ") and "o" in typed[canonical.index("conv2.output[0,0,0]")].split(", ")
+    for name, aliases in zip(canonical, typed):
+        expected = sympy.Symbol(name, real=True)
+        for alias in aliases.split(", "):
+            assert parse_formula(alias, names) == expected, (alias, name)
+    Console(file=io.StringIO(), width=80).print(table)

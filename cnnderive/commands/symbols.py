@@ -14,4 +14,18 @@ def symbols(net: Annotated[str, typer.Argument(help="the network config (YAML)",
     """Every canonical name (inputs, parameters, layer outputs, target) with its textbook aliases and value."""
     from ..printers.terminal import make_console, symbols_table
 
-    make_console().print(symbols_table(load_derivation(net)))
+    derivation = load_derivation(net)
+    make_console().print(symbols_table(derivation, _short_aliases(derivation)))
+
+
+def _short_aliases(derivation):
+    """The short names `check` accepts per element (i_5, w^2_1, o, y), for networks small enough for formulas."""
+    from ..aliases import NameTable, element_aliases
+    from ..errors import UserError
+    from ..symbolic import Symbolic
+
+    try:
+        table = NameTable(Symbolic(derivation))
+    except UserError:
+        return None
+    return lambda tensor, index: element_aliases(table, tensor, index)[4:]

@@ -113,17 +113,24 @@ def _elements(derivation: Derivation, selected):
         yield from ((tensor, i) for i in tensor.indices())
 
 
-def symbols_table(derivation: Derivation, max_rows: int = 400) -> Table:
-    """Canonical name, textbook names (terminal, typed, LaTeX), value: what `check --expr` accepts."""
+def symbols_table(derivation: Derivation, typed_aliases=None, max_rows: int = 400) -> Table:
+    """Canonical name, textbook names (printed, LaTeX, typed), value: every name `check --expr` accepts.
+
+    `typed_aliases(tensor, index)` gives the short names a student may type besides the typed
+    textbook name (i_5, w^2_1, o, y, ...); without it only the textbook names are listed.
+    """
     table = Table(title=f"names in {derivation.network.name}", title_justify="left")
-    for column in ("canonical", "textbook", "typed", "LaTeX"):
+    table.add_column("canonical", no_wrap=True)
+    for column in ("textbook", "LaTeX", "typed (and also accepted)"):
         table.add_column(column, overflow="fold")
     table.add_column("value", justify="right", min_width=10)
     for row, (tensor, index, value, approx) in enumerate(_named_values(derivation)):
         if row == max_rows:
             table.caption = f"… more names left out (the first {max_rows} are shown)"
             break
-        names = (tensor.element(index), tensor.unicode(index), tensor.ascii(index), tensor.latex(index))
+        shown = (tensor.element(index), tensor.unicode(index), tensor.latex(index))
+        typed = [tensor.ascii(index)] + (typed_aliases(tensor, index) if typed_aliases else [])
+        names = (*shown, ", ".join(name for name in dict.fromkeys(typed) if name not in shown))
         table.add_row(*names, value_text(value, approx))
     return table
 
