@@ -374,7 +374,15 @@ def _loss(raw: object, layers: list[Layer], out_shape: tuple):
 
 
 def _target(raw: object, kind: str, size: int, path: tuple) -> np.ndarray:
-    if isinstance(raw, int) and not isinstance(raw, bool) and kind == "cross_entropy":
+    """The target as a flat vector: a class index becomes its one-hot vector.
+
+    With a single output (a sigmoid with binary cross-entropy), a bare number is the label itself.
+    """
+    if kind == "cross_entropy" and size > 1 and not isinstance(raw, (list, bool)):
+        number = exact(raw, path)
+        if number.denominator != 1:
+            raise ConfigError(f"a class index is a whole number from 0 to {size - 1}, found {raw}", path)
+        raw = int(number)
         if not 0 <= raw < size:
             raise ConfigError(f"class index {raw} is out of range: the network has {size} outputs (0 to {size - 1})", path)
         values = [Fraction(int(k == raw)) for k in range(size)]
