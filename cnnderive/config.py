@@ -374,17 +374,19 @@ def _loss(raw: object, layers: list[Layer], out_shape: tuple):
 
 
 def _target(raw: object, kind: str, size: int, path: tuple) -> np.ndarray:
-    """The target as a flat vector: a class index becomes its one-hot vector.
-
-    With a single output (a sigmoid with binary cross-entropy), a bare number is the label itself.
-    """
-    if kind == "cross_entropy" and size > 1 and not isinstance(raw, (list, bool)):
+    """The target as a flat vector: a class index (cross-entropy) becomes its one-hot vector, as the spec says."""
+    if kind == "cross_entropy" and not isinstance(raw, (list, bool)):
         number = exact(raw, path)
         if number.denominator != 1:
-            raise ConfigError(f"a class index is a whole number from 0 to {size - 1}, found {raw}", path)
+            raise ConfigError(f"a class index is a whole number, found {raw}", path)
+        if not 0 <= number < size:
+            hint = "; for the label of a single sigmoid output write a list, target: [0] or [1]" if size == 1 else ""
+            raise ConfigError(
+                f"class index {raw} is out of range: the network has {size} output{'s' if size > 1 else ''} "
+                f"(0 to {size - 1}){hint}",
+                path,
+            )
         raw = int(number)
-        if not 0 <= raw < size:
-            raise ConfigError(f"class index {raw} is out of range: the network has {size} outputs (0 to {size - 1})", path)
         values = [Fraction(int(k == raw)) for k in range(size)]
         return object_array(values, (size,))
     if not isinstance(raw, list):

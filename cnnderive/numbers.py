@@ -7,6 +7,8 @@ import zlib
 from fractions import Fraction
 from numbers import Integral
 
+import numpy as np
+
 from .errors import ConfigError
 
 
@@ -56,12 +58,18 @@ def seeded_integers(seed: int, name: str, count: int, low: int, high: int) -> li
     """
     base = _splitmix64((seed & _MASK) ^ (zlib.crc32(name.encode()) << 32))
     span = high - low + 1
-    return [low + _splitmix64(base + k) % span for k in range(count)]
+    state = np.uint64(base) + np.arange(count, dtype=np.uint64)  # wraps modulo 2**64, as _MASK does
+    state += np.uint64(0x9E3779B97F4A7C15)
+    state = (state ^ (state >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    state = (state ^ (state >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    state ^= state >> np.uint64(31)
+    return (low + (state % np.uint64(span)).astype(np.int64)).tolist()
 
 
 def seeded_input(seed: int, count: int) -> list[Fraction]:
     """Input values: one decimal in [0, 1]."""
-    return [Fraction(k, 10) for k in seeded_integers(seed, "input", count, 0, 10)]
+    tenths = [Fraction(k, 10) for k in range(11)]
+    return [tenths[k] for k in seeded_integers(seed, "input", count, 0, 10)]
 
 
 def seeded_parameter(seed: int, name: str, count: int, fan_in: int) -> list[Fraction]:
@@ -69,7 +77,8 @@ def seeded_parameter(seed: int, name: str, count: int, fan_in: int) -> list[Frac
     limit = max(1, int(100 / fan_in**0.5))
     while limit > 1 and Fraction(limit, 100) ** 2 * fan_in > 1:
         limit -= 1
-    return [Fraction(k, 100) for k in seeded_integers(seed, name, count, -limit, limit)]
+    hundredths = {k: Fraction(k, 100) for k in range(-limit, limit + 1)}
+    return [hundredths[k] for k in seeded_integers(seed, name, count, -limit, limit)]
 
 
 def as_fraction(value: object) -> Fraction | None:
