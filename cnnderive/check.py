@@ -8,6 +8,7 @@ the same mistakes built on symbols. Nothing here prints.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
@@ -180,6 +181,12 @@ class Checker:
         given = self.gradients_replaced(written)
         ev, right = self.evaluator, self.asked.right
         yours_value, right_value = ev.value(given, ev.base), ev.value(right, ev.base)
+        if getattr(sympy.sympify(yours_value), "is_extended_real", True) is False:
+            raise UserError(
+                f"your formula is not a real number at this config's values ({sympy.sympify(yours_value)}): "
+                "a square root or log of a negative number?",
+                field="--expr",
+            )
         verdict = {"asked": self.asked, "formula": formula, "given": written, "read_as": read_as}
         verdict |= {"yours_value": yours_value, "right_value": right_value}
         if ev.identical(given, right):
@@ -352,6 +359,8 @@ def parse_value(text: str) -> tuple[Fraction, bool]:
     cleaned = text.strip().replace("−", "-").replace(" ", "")
     if len(cleaned) > 100:
         raise UserError("the value is too long: give one number", field="--value")
+    if re.search(r"[eE][+-]?0*\d{3,}", cleaned):  # Fraction("1e999999999") would build that power
+        raise UserError(f"{text!r}: the exponent is too large; give the value as a decimal or a fraction", field="--value")
     try:
         parts = [Fraction(part) for part in cleaned.split("/")]  # 1.1/2 is allowed too
         if len(parts) > 2 or (len(parts) == 2 and "-" in cleaned.split("/")[1]):

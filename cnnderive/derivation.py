@@ -14,7 +14,9 @@ from .names import Tensor, tensors
 from .network import Network, Pass
 from .ops import FloatOps, RationalOps, SympyOps
 
-EXACT_WORK_LIMIT = 20_000  # multiply-adds up to which values are also computed exactly with SymPy
+EXACT_WORK_LIMIT = 20_000  # multiply-adds up to which values are also computed exactly with SymPy ...
+TRANSCENDENTAL_WORK_LIMIT = 2_000  # ... or this many, with exp or tanh inside (exact forms grow per layer)
+RULES_WORK_LIMIT = 5_000  # ... and up to which every element's rule is built symbolically
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,18 @@ def work(network: Network) -> int:
     return sum(layer.work() for layer in network.layers)
 
 
+def exact_limit(network: Network) -> int:
+    """The size up to which exact values are computed: rational forms stay small, exp/tanh forms do not."""
+    rational = all(layer.rational for layer in network.layers)
+    return EXACT_WORK_LIMIT if rational else TRANSCENDENTAL_WORK_LIMIT
+
+
 class Derivation:
     """A network with its passes: floats always, exact values (SymPy) when the network is small."""
 
     def __init__(self, network: Network, exact: bool | None = None) -> None:
         self.network = network
-        self.exact = work(network) <= EXACT_WORK_LIMIT if exact is None else exact
+        self.exact = work(network) <= exact_limit(network) if exact is None else exact
         self.ops = SympyOps() if self.exact else FloatOps()
         self.tensors = tensors(network)
 
@@ -82,12 +90,23 @@ class Derivation:
         """The pass that is shown: exact SymPy numbers for small networks, floats otherwise."""
         return self.network.run(self.ops) if self.exact else self.floats
 
+    @cached_property
+    def nearest(self) -> Pass:
+        """The pass as floats that are the nearest doubles to the exact values where that is cheap
+        (a rational network: one exact pass in fractions), else the float pass."""
+        if not (self.network.is_rational() and work(self.network) <= 50 * EXACT_WORK_LIMIT):
+            return self.floats
+        rational, floats = self.network.run(RationalOps()), FloatOps()
+        return Pass(
+            values=[floats.array(v) for v in rational.values],
+            loss=float(floats.array(np.array([rational.loss], dtype=object))[0]),
+            deltas=[None if d is None else floats.array(d) for d in rational.deltas],
+            grads={name: floats.array(grad) for name, grad in rational.grads.items()},
+        )
+
     def gradient_floats(self) -> dict[str, np.ndarray]:
         """Every gradient as floats: the nearest double to the exact value where that is cheap."""
-        if self.network.is_rational() and work(self.network) <= 50 * EXACT_WORK_LIMIT:
-            rational = self.network.run(RationalOps())
-            return {name: FloatOps().array(grad) for name, grad in rational.grads.items()}
-        return self.floats.grads
+        return self.nearest.grads
 
     def array(self, tensor: Tensor, exact: bool = True) -> np.ndarray:
         """The values of a named tensor: exact (when the network is small) or as floats."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
-from .derivation import EXACT_WORK_LIMIT, Derivation, work
+from .derivation import RULES_WORK_LIMIT, Derivation, work
 from .layers import Layer
 from .names import Tensor
 
@@ -59,7 +59,7 @@ class Steps:
 def build_steps(derivation: Derivation) -> Steps:
     """All the layer steps of a derivation; rules only when the network is small enough to print them."""
     symbolic = None
-    if work(derivation.network) <= EXACT_WORK_LIMIT:
+    if work(derivation.network) <= RULES_WORK_LIMIT:
         from .symbolic import Symbolic
 
         symbolic = Symbolic(derivation)

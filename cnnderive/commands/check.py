@@ -27,7 +27,9 @@ def check(
         str | None,
         typer.Option("--expr", help="your formula, in plain maths (2*(o - y)*(i1*w2_1 + ...)) or LaTeX"),
     ] = None,
-    tol: Annotated[float, typer.Option("--tol", help="relative tolerance for --value")] = 1e-6,
+    tol: Annotated[
+        float, typer.Option("--tol", min=0.0, max=1.0, help="relative tolerance for --value (a fraction is compared exactly)")
+    ] = 1e-6,
     latex: Annotated[
         bool, typer.Option("--latex", help="read the formula as LaTeX (detected on \\ , ^{ or _{)")
     ] = False,

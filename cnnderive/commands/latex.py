@@ -23,7 +23,7 @@ def latex(
     net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="write the document here (default: print it)", metavar="FILE.tex"),
+        typer.Option("--output", "-o", help="write the document here (default, or -: print it)", metavar="FILE.tex"),
     ] = None,
     param: Annotated[
         str | None, typer.Option("--param", "-p", help="only this parameter, e.g. conv1.weight or fc.bias[2]")
@@ -40,6 +40,7 @@ def latex(
     from ..printers.latex import render
     from ..steps import build_steps
 
+    output = None if output == "-" else output  # the usual spelling of standard output
     pdf_path = _pdf_path(output, snippet, force) if pdf else None
     derivation = load_derivation(net)
     selected = parse_parameter(derivation.network, param) if param else None

@@ -92,7 +92,7 @@ class CheckView:
     # -- --value ---------------------------------------------------------------------------------
 
     def value_parts(self, verdict: ValueVerdict) -> list:
-        right_value = value_text(verdict.asked.value)
+        right_value = value_text(verdict.asked.value, verdict.asked.approx)
         parts: list = [self.heading(verdict)]
         if verdict.right:
             how = "exactly" if verdict.exact or verdict.relative_error == 0 else f"within relative {verdict.tol:g}"

@@ -31,15 +31,20 @@ def fused_start(view: View) -> Group:
     y = view.derivation.tensors["target"]
     head = Text(f"loss → {z}", style=ACCENT)
     put(head, f"  {view.network.loss.describe()} through {last.layer.kind}, taken together", "bold")
+    rule = f"∂L/∂{z} = {p} - y"
     if last.layer.kind == "softmax":
         why = (
             f"Each {p}ₖ depends on every {z}ₘ: ∂{p}ₖ/∂{z}ₘ = {p}ₖ(δₖₘ - {p}ₘ), and ∂L/∂{p}ₖ = -yₖ/{p}ₖ. "
             f"Multiplying and adding over k, almost everything cancels: ∂L/∂{z}ₘ = {p}ₘ·Σₖ yₖ - yₘ, "
-            f"which is {p}ₘ - yₘ because the target adds up to 1. So the gradient that enters the "
-            "network is simply prediction minus target."
         )
-        if not getattr(view.network.loss, "target_sums_to_one", True):
-            why += " (Here the target does not add up to 1, so the Σₖ yₖ factor stays.)"
+        if getattr(view.network.loss, "target_sums_to_one", True):
+            why += (
+                f"which is {p}ₘ - yₘ because the target adds up to 1. So the gradient that enters the "
+                "network is simply prediction minus target."
+            )
+        else:
+            why += "and here the target does not add up to 1, so the Σₖ yₖ factor stays."
+            rule = f"∂L/∂{z} = {p}·Σₖ yₖ - y"
     else:
         why = (
             f"For each output, ∂L/∂{p} = -y/{p} + (1 - y)/(1 - {p}) and ∂{p}/∂{z} = {p}(1 - {p}); "
@@ -47,7 +52,7 @@ def fused_start(view: View) -> Group:
         )
     items = [
         prose(why),
-        equation(f"∂L/∂{z} = {p} - y", style="bold"),
+        equation(rule, style="bold"),
         view.tensor_view(last.output, last.values, p, approx=view.floats.values[-1]),
         view.tensor_view(y, view.network.target, y.unicode()),
         view.tensor_view(last.input, view.steps.loss.fused, f"∂L/∂{z}", approx=view.floats.deltas[-2]),

@@ -12,8 +12,8 @@ from ..errors import UserError
 
 def gradient_document(derivation: Derivation, only: str | None = None) -> dict:
     """loss, output and every gradient (or only the tensor `only`) as plain floats, nested by shape."""
-    floats = derivation.floats
-    grads = derivation.gradient_floats()
+    floats = derivation.nearest
+    grads = floats.grads
     names = [only] if only else list(grads)
     arrays = [np.asarray(floats.loss, dtype=float), np.asarray(floats.values[-1], dtype=float)]
     if not all(np.isfinite(a).all() for a in arrays + [np.asarray(grads[name], dtype=float) for name in names]):

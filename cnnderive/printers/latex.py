@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from ..derivation import EXACT_WORK_LIMIT, ChainTerm, ParamGradient, work
+from ..derivation import ChainTerm, ParamGradient, exact_limit, work
 from ..names import Tensor
 from ..numbers import as_fraction
 from ..steps import LayerStep, Steps
@@ -118,9 +118,9 @@ class Document:
             )
         if not self.derivation.exact:
             lines.append(
-                f"This network is big ({work(self.network):,} multiply-adds; exact arithmetic and rules are "
-                f"used up to {EXACT_WORK_LIMIT:,}), so its values are computed in floating point and the "
-                "rules are described in words."
+                f"This network is big ({work(self.network):,} multiply-adds; exact arithmetic is used up to "
+                f"{exact_limit(self.network):,} for a network like it), so its values are computed in floating "
+                "point and the rules are described in words."
             )
         return "\n".join(lines) + "\n"
 

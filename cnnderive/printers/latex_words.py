@@ -174,10 +174,10 @@ def _back_tanh(doc: Document, s: LayerStep, fused: bool) -> str:
 def _back_softmax(doc: Document, s: LayerStep, fused: bool) -> str:
     i, o = _io(s)
     if fused:
-        target = "y_k" if getattr(doc.network.loss, "target_sums_to_one", True) else "y_k\\,\\textstyle\\sum_j y_j"
+        total = "" if getattr(doc.network.loss, "target_sums_to_one", True) else "\\textstyle\\sum_j y_j"
         return (
             f"With cross-entropy, the loss and the softmax together give $\\partial L/\\partial {i}_k = "
-            f"{o}_k - {target}$: the $-y_k/{o}_k$ of the loss times the softmax's derivatives simplify to this."
+            f"{o}_k{total} - y_k$: the $-y_k/{o}_k$ of the loss times the softmax's derivatives simplify to this."
         )
     return (
         f"Each output depends on every input: $\\partial L/\\partial {i}_m = {o}_m (\\partial L/\\partial {o}_m"
