@@ -258,7 +258,11 @@ def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict, 
             count = int(np.prod(shape))
             drawn = seeded_parameter(seed, f"{name}.{param}", count, layer.fan_in())
             params[param] = object_array(drawn, shape)
-    given.finish()
+    for key in given.data:
+        if key not in params:
+            known = ", ".join(params) or "none"
+            off = " (this layer has bias: false)" if key == "bias" and "weight" in params else ""
+            raise ConfigError(f"{name} has no parameter {key!r}{off}; its parameters: {known}", given.at(key))
     return layer, params
 
 
