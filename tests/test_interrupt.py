@@ -44,5 +44,8 @@ def test_ctrl_c_during_latex_leaves_no_file(tmp_path, delay):
     if out.exists():  # the signal came after the file was in place (possibly while exiting): it is whole
         assert out.read_text().rstrip().endswith(r"\end{document}")
         return
-    assert process.returncode == 130, stderr
+    # 130, or death by SIGINT (-2, which a shell shows as 130): CPython 3.11 ends the process by the
+    # signal when the interrupt landed inside code that a library ran through eval() of a string, even
+    # though cnnderive caught it and printed its line
+    assert process.returncode in (130, -signal.SIGINT), stderr
     assert stderr == "cnnderive: interrupted\n"
