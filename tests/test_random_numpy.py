@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cnnderive.config import loads
 from cnnderive.derivation import Derivation
 from cnnderive.ops import RationalOps
+from tests.yaml_text import to_yaml
 
 NEAR = 1e-9
 ACTIVATIONS = ["relu", "leaky_relu", "tanh", "sigmoid", "identity"]
@@ -26,32 +27,6 @@ RATIONAL_ACTIVATIONS = ["relu", "leaky_relu", "identity"]
 
 
 # --- writing the YAML
-
-
-def number_text(q: Fraction) -> str:
-    sign = "-" if q < 0 else ""
-    q = abs(q)
-    whole, rest = divmod(q.numerator, q.denominator)
-    digits = ""
-    while rest:
-        rest *= 10
-        digit, rest = divmod(rest, q.denominator)
-        digits += str(digit)
-    return f"{sign}{whole}" + (f".{digits}" if digits else "")
-
-
-def to_yaml(value) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {to_yaml(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(to_yaml(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Fraction):
-        return number_text(value)
-    if isinstance(value, np.ndarray):
-        return to_yaml(value.tolist())
-    return str(value)
 
 
 def document(x, layers, loss) -> str:
