@@ -32,9 +32,6 @@ class MSE:
         diff = out.reshape(-1) - target
         return (diff * ops.const(2 * self.scale(diff.size))).reshape(out.shape)
 
-    def fused_delta(self, last: Layer, out, target, ops):
-        return None
-
 
 @dataclass(frozen=True)
 class CrossEntropy:

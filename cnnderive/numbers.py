@@ -12,10 +12,6 @@ import numpy as np
 from .errors import ConfigError
 
 
-class Decimal(str):
-    """A number written in YAML as a decimal, kept as its text so that 0.1 stays 1/10."""
-
-
 def exact(value: object, path: tuple) -> Fraction:
     """A config number (int, decimal text, "1/3" string) as an exact Fraction."""
     if isinstance(value, bool):

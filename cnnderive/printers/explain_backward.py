@@ -152,15 +152,11 @@ def _conv(view: View, step, delta_in) -> list:
         items.append(
             indent(Text(f'(term by term, with the numbers: --param "{w.element((0,) * 4)}")', style="dim"), by=4)
         )
-    items.append(
-        view.tensor_view(w, grads[f"{name}.weight"], f"∂L/∂{w.unicode()}", approx=view.floats.grads[f"{name}.weight"])
-    )
+    items.append(_gradient_view(view, f"{name}.weight"))
     if f"{name}.bias" in grads:
         b = view.derivation.tensors[f"{name}.bias"]
         items.append(prose(f"The bias is added to every {z}ᵢⱼ of its channel: ∂L/∂{b.unicode()} = Σᵢⱼ ∂L/∂{z}ᵢⱼ."))
-        items.append(
-            view.tensor_view(b, grads[f"{name}.bias"], f"∂L/∂{b.unicode()}", approx=view.floats.grads[f"{name}.bias"])
-        )
+        items.append(_gradient_view(view, b.name))
     if delta_in is None:
         items.append(Text(f"(∂L/∂{x} is not needed: nothing before this layer learns.)", style="dim"))
         return items
@@ -176,6 +172,13 @@ def _conv(view: View, step, delta_in) -> list:
     return items + _rules(view, step) + _result(view, step, delta_in)
 
 
+def _gradient_view(view: View, name: str):
+    """dL/d(a parameter tensor) as matrices: exact values where known, the float pass beside."""
+    tensor = view.derivation.tensors[name]
+    grads = view.derivation.values.grads
+    return view.tensor_view(tensor, grads[name], f"∂L/∂{tensor.unicode()}", approx=view.floats.grads[name])
+
+
 def _linear(view: View, step, delta_in) -> list:
     z, f = step.output.unicode(), step.input.unicode()
     name = step.layer.name
@@ -186,13 +189,10 @@ def _linear(view: View, step, delta_in) -> list:
             f"Weights: {wn}ₖⱼ multiplies {f}ⱼ into {z}ₖ only, so ∂L/∂{wn}ₖⱼ = ∂L/∂{z}ₖ · {f}ⱼ "
             f"(the gradient times the input: an outer product)."
         ),
-        view.tensor_view(w, grads[f"{name}.weight"], f"∂L/∂{wn}", approx=view.floats.grads[f"{name}.weight"]),
+        _gradient_view(view, w.name),
     ]
     if f"{name}.bias" in grads:
-        b = view.derivation.tensors[f"{name}.bias"]
-        items.append(
-            view.tensor_view(b, grads[f"{name}.bias"], f"∂L/∂{b.unicode()}", approx=view.floats.grads[f"{name}.bias"])
-        )
+        items.append(_gradient_view(view, f"{name}.bias"))
     if delta_in is None:
         items.append(Text(f"(∂L/∂{f} is not needed: nothing before this layer learns.)", style="dim"))
         return items
