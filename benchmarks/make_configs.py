@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnnderive.numbers import seeded_input, seeded_parameter
+from cnnderive.config.values import seeded_input, seeded_parameter
 
 
 def decimal(q: Fraction) -> str:

@@ -11,6 +11,6 @@ __version__ = "0.1.0"
 def load(path):
     """Read a network config and return its Derivation: forward values, deltas, gradients, chain terms."""
     from .config import load as load_network
-    from .derivation import Derivation
+    from .derivation.build import Derivation
 
     return Derivation(load_network(path))

@@ -30,6 +30,14 @@ class UserError(Exception):
         return one_line(f"{where}{field}{self.message}")
 
 
+class ShapeError(Exception):
+    """A layer that cannot take the shape it is given; `key` is the setting at fault, if one is."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class ConfigError(UserError):
     """A config that cannot be read; `path` is the key path into the YAML document."""
 

@@ -1,7 +1,7 @@
 """`check`: values and formulas judged right or wrong, and the common mistakes recognised by name.
 
 Each mistake is produced here by hand (a formula written out, or a value computed from the
-derivation's numbers), not by the construction in cnnderive.mistakes, and must be named.
+derivation's numbers), not by the construction in cnnderive.check.mistakes, and must be named.
 """
 
 import io
@@ -15,7 +15,7 @@ import pytest
 import sympy
 
 import cnnderive
-from cnnderive.check import Checker
+from cnnderive.check.checker import Checker
 from cnnderive.errors import UserError
 from cnnderive.printers.check_out import CheckView
 from cnnderive.printers.sympy_names import TextbookPrinter
@@ -369,7 +369,7 @@ def test_next_layer_gradients_multiplied_pool_to_conv():
 
 def test_cut_terms_are_listed_with_their_reason():
     c = checker("seed000_maxpool_flatten.yaml", W1)
-    cuts = [t.cut for t in c.asked.terms if t.cut]
+    cuts = [str(t.cut) for t in c.asked.terms if t.cut]
     assert len(c.asked.terms) == 16 and len(cuts) == 12
     assert any("max-pool" in cut for cut in cuts) and any("ReLU" in cut for cut in cuts)
     text = render(c, c.check_value("0.1"))

@@ -15,7 +15,7 @@ import sympy
 from mpmath import mp
 
 import cnnderive
-from cnnderive.ops import RationalOps
+from cnnderive.maths.ops import RationalOps
 from tests.conftest import CONFIGS
 
 PATHS = sorted(CONFIGS.glob("*.yaml"))

@@ -22,10 +22,10 @@ import pytest
 from rich.console import Console
 
 import cnnderive
-from cnnderive.names import parse_parameter
+from cnnderive.derivation.names import parse_parameter
 from cnnderive.printers.explain import explanation, param_explanation
 from cnnderive.printers.explain_view import View
-from cnnderive.steps import build_steps
+from cnnderive.derivation.steps import build_steps
 from tests.conftest import CONFIGS, ROOT
 
 SEED000 = CONFIGS / "seed000_maxpool_flatten.yaml"

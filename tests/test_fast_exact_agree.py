@@ -21,9 +21,10 @@ import pytest
 import sympy
 import yaml
 
-from cnnderive.config import _Loader, _yaml_load, load, loads
-from cnnderive.derivation import EXACT_WORK_LIMIT, Derivation, work
-from cnnderive.ops import FloatOps, NotRational, RationalOps, SympyOps, exact_tensordot, object_array
+from cnnderive.config import load, loads
+from cnnderive.config.yaml_io import _Loader, _yaml_load
+from cnnderive.derivation.build import EXACT_WORK_LIMIT, Derivation, work
+from cnnderive.maths.ops import FloatOps, NotRational, RationalOps, SympyOps, exact_tensordot, object_array
 from tests.conftest import CONFIGS, ROOT
 
 ACCEPTANCE = ROOT.parent / "shared" / "acceptance" / "cases"
@@ -94,7 +95,7 @@ def test_fast_backward_is_the_plain_fraction_backward(path):
 def test_fast_values_are_the_printed_sympy_rules_with_numbers_substituted(path):
     """Each layer-output symbol's printed rule, with the numbers put in, is the fast exact value;
     for a rational network so is each parameter's printed gradient."""
-    from cnnderive.symbolic import Symbolic
+    from cnnderive.derivation.symbolic import Symbolic
 
     derivation = Derivation(load(path), exact=True)
     network, symbolic = derivation.network, Symbolic(derivation)

@@ -8,10 +8,10 @@ import pytest
 import sympy
 
 import cnnderive
-from cnnderive.aliases import NameTable, names_table
+from cnnderive.check.formula.names import NameTable, names_table
 from cnnderive.errors import UserError
-from cnnderive.formula import MAX_LENGTH, looks_like_latex, parse_formula
-from cnnderive.symbolic import Symbolic
+from cnnderive.check.formula.parser import MAX_LENGTH, looks_like_latex, parse_formula
+from cnnderive.derivation.symbolic import Symbolic
 from tests.conftest import CONFIGS, ROOT
 
 SEED001 = CONFIGS / "seed001_conv_conv_mse.yaml"
@@ -269,7 +269,7 @@ def test_symbols_command_lists_names_check_accepts():
 
     from rich.console import Console
 
-    from cnnderive.commands.symbols import _short_aliases
+    from cnnderive.cli.symbols import _short_aliases
     from cnnderive.printers.terminal import symbols_table
 
     derivation = cnnderive.load(CONFIGS / "seed001_conv_conv_mse.yaml")

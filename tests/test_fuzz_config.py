@@ -25,10 +25,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-import cnnderive.config as config_module
+import cnnderive.config.yaml_io as config_module
 from cnnderive.config import load, loads
-from cnnderive.derivation import Derivation
-from cnnderive.network import Network
+from cnnderive.derivation.build import Derivation
+from cnnderive.maths.network import Network
 from tests.conftest import CONFIGS, ROOT
 from tests.fuzz_support import (
     LONG,

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cnnderive.config import load
-from cnnderive.names import parse_element, parse_parameter, tensors
+from cnnderive.derivation.names import parse_element, parse_parameter, tensors
 from tests.conftest import CONFIGS
 from tests.fuzz_support import LONG, Outcome, fuzz_settings, judge, note, run_case
 

@@ -19,7 +19,7 @@ mpmath = pytest.importorskip("mpmath")
 mp = mpmath.mp
 
 from cnnderive.config import loads
-from cnnderive.derivation import Derivation
+from cnnderive.derivation.build import Derivation
 from tests.yaml_text import to_yaml
 
 H = Fraction(1, 10**20)

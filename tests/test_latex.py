@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cnnderive.cli import app
-from cnnderive.commands.common import load_derivation
+from cnnderive.cli.common import load_derivation
 from cnnderive.printers.latex import render
-from cnnderive.steps import build_steps
+from cnnderive.derivation.steps import build_steps
 from tests.conftest import CONFIGS
 
 PDFLATEX = shutil.which("pdflatex")
@@ -36,7 +36,7 @@ def _document(path: str, param: str | None, snippet: bool) -> str:
     derivation = load_derivation(path)
     selected = None
     if param:
-        from cnnderive.names import parse_parameter
+        from cnnderive.derivation.names import parse_parameter
 
         selected = parse_parameter(derivation.network, param)
     return render(build_steps(derivation), selected, snippet=snippet)
@@ -184,7 +184,7 @@ def test_unwritable_output_is_one_line_and_exit_2(tmp_path):
 
 
 def test_pdf_without_pdflatex_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
-    import cnnderive.commands.latex as command
+    import cnnderive.cli.latex as command
 
     monkeypatch.setattr(command.shutil, "which", lambda name: None)
     result = runner.invoke(app, ["latex", str(SEED001), "-o", str(tmp_path / "out.tex"), "--pdf"])

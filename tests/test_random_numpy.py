@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 from cnnderive.config import loads
-from cnnderive.derivation import Derivation
-from cnnderive.ops import RationalOps
+from cnnderive.derivation.build import Derivation
+from cnnderive.maths.ops import RationalOps
 from tests.yaml_text import to_yaml
 
 NEAR = 1e-9

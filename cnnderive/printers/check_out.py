@@ -8,8 +8,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from ..check import Comparison, ExprVerdict, Term, ValueVerdict
-from ..mistakes import Mistake
+from ..check.checker import Comparison, ExprVerdict, Term, ValueVerdict
+from ..check.mistakes import Mistake
 from .sympy_names import TextbookPrinter, textbook_names
 from .terminal import value_text
 
@@ -69,7 +69,7 @@ class CheckView:
                 value_text(term.delta_value),
                 local if term.local.is_number else f"{local} = {value_text(term.local_value)}",
                 value_text(term.value),
-                term.cut or "",
+                str(term.cut or ""),
                 style="dim" if term.cut else None,
             )
         left = [t for t in asked.terms if id(t) not in shown]

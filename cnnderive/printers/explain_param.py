@@ -160,7 +160,7 @@ def _closed_form(view: View, tensor, index, expand: bool) -> list[RenderableType
         )
     if not expand:
         return items
-    from ..symbolic import Symbolic
+    from ..derivation.symbolic import Symbolic
 
     sy = view.symbolic or Symbolic(view.derivation)
     expanded = sy.expand(sy.gradient(tensor, index), what=f"∂L/∂{tensor.element(index)}")

@@ -16,7 +16,8 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.text import Text
 
-from ..numbers import as_fraction
+from ..maths.layers import Cut
+from ..maths.numbers import as_fraction
 from .matrices import MAX_SIDE, Matrix, number, number_text
 from .sympy_names import TextbookPrinter
 from .terminal import value_text
@@ -65,7 +66,7 @@ class View:
         sy = self.symbolic
         terms = []
         for term in self.derivation.gradient(tensor, index).terms:
-            if term.cut == "zero padding":
+            if term.cut is Cut.PADDING:
                 continue
             local = 1 if term.factor is None else sy.symbol(term.factor, term.factor_index)
             terms.append(sy.deltas[term.out.name][term.out_index] * local)

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from ..derivation import Derivation
+from ..derivation.build import Derivation
 from ..errors import UserError
 
 

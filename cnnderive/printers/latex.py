@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from ..derivation import ChainTerm, ParamGradient, exact_limit, work
-from ..names import Tensor
-from ..numbers import as_fraction
-from ..steps import LayerStep, Steps
+from ..derivation.build import ChainTerm, ParamGradient, exact_limit, work
+from ..derivation.names import Tensor
+from ..derivation.steps import LayerStep, Steps
+from ..maths.numbers import as_fraction
 from .latex_math import LINE, Notation, align, fits, matrix, number, partial, width
 from .latex_words import BACKWARD, FORWARD, LOSS_DELTA, MASK_TEXT, head, text, tt
 
@@ -357,7 +357,7 @@ class Document:
             if len(terms) > MAX_CUT:
                 names.append(f"and {len(terms) - MAX_CUT} more")
             count = f"{len(terms)} term{'s' if len(terms) > 1 else ''}"
-            items.append(f"\\item {text(reason)}: {count}, at {', '.join(names)}")
+            items.append(f"\\item {text(str(reason))}: {count}, at {', '.join(names)}")
         return "The terms that are zero, and why:\n\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}"
 
     def closed_form(self, gradient: ParamGradient) -> str:

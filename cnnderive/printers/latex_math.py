@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from ..numbers import as_fraction, terminates
+from ..maths.numbers import as_fraction, terminates
 
 LINE = 66.0  # width of one displayed line (A4, 2 cm margins, 11pt), in letter units
 MAX_SHOWN = 8  # rows or columns of a matrix shown; more are cut to the first 6, dots and the last

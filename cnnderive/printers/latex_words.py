@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..names import Tensor
-from ..steps import LayerStep
+from ..derivation.names import Tensor
+from ..derivation.steps import LayerStep
 from .latex_math import number, partial
 
 if TYPE_CHECKING:

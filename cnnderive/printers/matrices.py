@@ -16,7 +16,7 @@ from rich.measure import Measurement
 from rich.style import Style
 from rich.text import Text
 
-from ..numbers import as_fraction
+from ..maths.numbers import as_fraction
 from .terminal import decimal
 
 DIGITS = 4  # significant digits of a value that is not shown exactly

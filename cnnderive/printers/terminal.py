@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..derivation import ChainTerm, Derivation, ParamGradient
-from ..numbers import as_fraction, terminates
+from ..derivation.build import ChainTerm, Derivation, ParamGradient
+from ..maths.numbers import as_fraction, terminates
 
 MAX_ROWS = 60
 LONG = 28  # an exact form longer than this is shown as a decimal only

@@ -1,0 +1,1 @@
+"""`cnnderive check`: is a hand-computed gradient right, and if not, which mistake gives it."""

@@ -1,0 +1,1 @@
+"""Reading user formulas (plain maths or LaTeX) safely, without eval."""

@@ -1,0 +1,339 @@
+"""Every name a formula may use for one element, resolved to that element's SymPy symbol.
+
+The names come from names.Tensor (canonical, unicode, typed, LaTeX) and from the symbols of
+Symbolic, so what `cnnderive symbols` prints is what `cnnderive check --expr` reads. On top of
+the textbook letters, a few letters that students use are accepted where they do not clash:
+i for the input x, o for the network's output (o^k: the last output of stage k), y or t for the
+target, p for a final softmax, C for the loss; and a single 1-based index counted row by row
+(x_5, w^1_3) for a tensor whose textbook index has two numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from math import prod
+from typing import TYPE_CHECKING
+
+import sympy
+
+from ...derivation.names import Tensor
+from ...errors import UserError
+
+if TYPE_CHECKING:
+    from .parser import Lexer
+
+# letters a formula may use for another textbook letter
+LETTER_ALIASES = {"i": "x", "t": "y", "yhat": "ŷ", "C": "L"}
+LETTERS = ("yhat", "x", "i", "w", "b", "z", "a", "p", "f", "y", "t", "o", "L", "C", "ŷ")
+SUPERSCRIPTS, SUBSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹", "₀₁₂₃₄₅₆₇₈₉"
+INDEX_LIST = re.compile(r"\s*(\d+(?:\s*,\s*\d+)*)\s*")
+_STAGE_PAREN = re.compile(r"\^(?:\{\s*\(\s*(\d+)('*)\s*\)\s*\}|\(\s*(\d+)('*)\s*\))")
+_STAGE_PLAIN = re.compile(r"\^(?:\{\s*(\d+)('*)\s*\}|(\d+)('*))")
+_TYPED_PRIMES = re.compile(r"p+(?=_)")
+
+
+@dataclass(frozen=True)
+class Group:
+    """One index group read after a letter: `_{1,2}` is (1, 2); `_12` or `₁₂` is one run of digits."""
+
+    values: tuple[int, ...]
+    digits: str = ""  # the digit run when the group was written without commas
+    unicode: bool = False  # written with subscript digits (each digit one index, as printed)
+
+
+class NameTable:
+    """The element symbols of one network, looked up by canonical or textbook name."""
+
+    def __init__(self, symbolic) -> None:
+        self.symbolic = symbolic
+        self.tensors: dict[str, Tensor] = symbolic.derivation.tensors
+        self.by_stage: dict[tuple[str, str], Tensor] = {}
+        for tensor in self.tensors.values():
+            self.by_stage.setdefault((tensor.letter, tensor.stage), tensor)
+        self.layer_names = {layer.name for layer in symbolic.network.layers}
+        outputs = [t for t in self.tensors.values() if t.role == "output"]
+        self.final = outputs[-1] if outputs else self.tensors["input"]
+        self.stage_outputs = {t.stage: t for t in outputs if t.stage}  # the last output of each stage
+
+    def symbol(self, tensor: Tensor, index: tuple[int, ...]) -> sympy.Symbol:
+        return self.symbolic.symbol(tensor, index)
+
+    def staged(self, letter: str) -> bool:
+        """True when the letter carries a stage superscript (w¹, z²), so typed digits after it are the stage."""
+        letter = LETTER_ALIASES.get(letter, letter)
+        return letter == "o" or any(stage for (known, stage) in self.by_stage if known == letter)
+
+    def tensor(self, letter: str, stage: str | None) -> tuple[Tensor | None, int | None]:
+        """The tensor a textbook letter and superscript mean, and a channel the superscript gave, if any."""
+        letter = LETTER_ALIASES.get(letter, letter)
+        if letter == "o":
+            return (self.final if stage is None else self.stage_outputs.get(stage)), None
+        if letter == "p" and stage is None and ("p", "") not in self.by_stage and self.final.letter == "ŷ":
+            letter = "ŷ"
+        found = self.by_stage.get((letter, stage or ""))
+        plain = self.by_stage.get((letter, ""))
+        if found is None and stage and stage.isdigit() and plain is not None and plain.role == "input":
+            return plain, int(stage)  # x^1_5: the superscript is the channel
+        return found, None
+
+    def resolve(self, letter: str, stage: str | None, groups: list[Group], shown: str) -> sympy.Symbol:
+        """The symbol of a textbook reference; a UserError (with the name as written) when there is none."""
+        tensor, channel = self.tensor(letter, stage)
+        if tensor is None:
+            raise UserError(f"unknown name {shown!r}: {self._no_tensor(letter, stage)}")
+        drop = len(tensor.shape) - len(tensor.shown_index((0,) * len(tensor.shape)))
+        shape = tensor.shape[drop:]
+        prefix: tuple[int, ...] = ()
+        if channel is not None:
+            if drop:  # one channel, dropped from the textbook index
+                if channel != 1:
+                    raise UserError(f"{shown!r}: {tensor.unicode()} has one channel, so its superscript can only be 1")
+            else:
+                if not 1 <= channel <= shape[0]:
+                    raise UserError(f"{shown!r}: channel {channel} is not between 1 and {shape[0]}")
+                prefix, shape = (channel,), shape[1:]
+        index = prefix + shown_index(groups, shape, shown, tensor)
+        return self.symbol(tensor, (0,) * drop + tuple(i - 1 for i in index))
+
+    def _no_tensor(self, letter: str, stage: str | None) -> str:
+        letter = LETTER_ALIASES.get(letter, letter)
+        stages = sorted(s or "none" for (known, s) in self.by_stage if known == letter)
+        if letter == "o":
+            stages = sorted(self.stage_outputs)
+        if not stages:
+            return f"this network has no {letter!r} (see `cnnderive symbols NET.yaml`)"
+        return f"the superscripts of {letter!r} in this network are: {', '.join(stages)}"
+
+    def canonical(self, name: str, index: tuple[int, ...] | None, shown: str) -> sympy.Symbol:
+        """`conv1.weight` with index (0, 0, 1, 1) -> its symbol (0-based, as the spec's names)."""
+        tensor = self.tensors.get(name)
+        if tensor is None:
+            raise UserError(
+                f"unknown name {shown!r}: a canonical name is input, target, loss or LAYER.weight/bias/output"
+            )
+        if index is None:
+            if tensor.shape and prod(tensor.shape) != 1:
+                first = tensor.element((0,) * len(tensor.shape))
+                raise UserError(f"{shown!r} is a whole tensor: name one element, e.g. {first}")
+            index = (0,) * len(tensor.shape)
+        if len(index) != len(tensor.shape) or any(not 0 <= i < d for i, d in zip(index, tensor.shape)):
+            shape = "".join(f"[{d}]" for d in tensor.shape)
+            raise UserError(f"{shown!r}: {name} has shape {shape}; its index is {len(tensor.shape)} numbers, 0-based")
+        return self.symbol(tensor, index)
+
+
+def shown_index(groups: list[Group], shape: tuple[int, ...], shown: str, tensor: Tensor) -> tuple[int, ...]:
+    """The 1-based textbook index that the index groups of a name mean, for a tensor of this shape."""
+    size = prod(shape)
+    if not groups:
+        if size == 1:
+            return (1,) * len(shape)
+        raise UserError(f"{shown!r} needs an index: {tensor.unicode(next(tensor.indices()))} is its first element")
+    if len(groups) > 1:
+        if any(len(g.values) != 1 for g in groups):
+            raise UserError(f"{shown!r}: write the index once, e.g. {tensor.latex(next(tensor.indices()))}")
+        candidates = [tuple(g.values[0] for g in groups)]
+    else:
+        candidates = _readings(groups[0], shape)
+    valid = [
+        c for c in dict.fromkeys(candidates) if len(c) == len(shape) and all(1 <= i <= d for i, d in zip(c, shape))
+    ]
+    if len(valid) == 1:
+        return valid[0]
+    sizes = "x".join(map(str, shape))
+    if len(valid) > 1:
+        options = " or ".join(f"_{{{','.join(map(str, c))}}}" for c in valid)
+        raise UserError(f"{shown!r} is ambiguous on this {sizes} tensor: write {options}")
+    raise UserError(
+        f"{shown!r}: no such element; {tensor.unicode(next(tensor.indices()))} has shape {sizes} "
+        f"(indices 1-based{', or one index counted row by row' if len(shape) == 2 else ''})"
+    )
+
+
+def _readings(group: Group, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """What one index group can mean: the index itself, one number counted row by row, or one digit per axis."""
+    values, digits = group.values, group.digits
+    if not digits:
+        return [values]
+    per_digit = tuple(int(c) for c in digits)
+    if group.unicode and len(per_digit) == len(shape):
+        return [per_digit]
+    number = values[0]
+    readings = []
+    if len(shape) == 1:
+        readings.append((number,))
+    elif len(shape) == 2 and 1 <= number <= prod(shape):
+        readings.append(divmod(number - 1, shape[1]))
+        readings[-1] = (readings[-1][0] + 1, readings[-1][1] + 1)
+    if len(digits) == len(shape) and len(shape) > 1:
+        readings.append(per_digit)
+    return readings
+
+
+def names_table(symbolic) -> dict[str, sympy.Symbol]:
+    """Alias -> symbol for every element: canonical, unicode, typed and LaTeX names, and the short aliases."""
+    table = NameTable(symbolic)
+    found: dict[str, sympy.Symbol] = {}
+    for tensor in table.tensors.values():
+        for index in tensor.indices():
+            symbol = table.symbol(tensor, index)
+            for alias in element_aliases(table, tensor, index):
+                found.setdefault(alias, symbol)
+    return found
+
+
+def element_aliases(table: NameTable, tensor: Tensor, index: tuple[int, ...]) -> list[str]:
+    """The names of one element: the four printed forms first, then the short ones a student types."""
+    names = [tensor.element(index), tensor.unicode(index), tensor.ascii(index), tensor.latex(index)]
+    shown = tensor.shown_index(index)
+    subs = "".join(f"_{i}" for i in shown)
+    flat = (shown[0] - 1) * tensor.shape[-1] + shown[1] if len(shown) == 2 else None
+    if flat is not None and len(_readings(Group((flat,), str(flat)), tensor.shape[-2:])) > 1:
+        flat = None  # x_11 on a 5x5 input could be x_{1,1}: no flat alias then
+    heads = [(letter, tensor.stage) for letter in _letters(tensor)]
+    if tensor is table.final:
+        heads.append(("o", ""))
+    if tensor.stage and table.stage_outputs.get(tensor.stage) is tensor:
+        heads.append(("o", tensor.stage))
+    for letter, stage in heads:
+        typed = letter + stage.replace("'", "p")
+        names.append(typed + subs)
+        if stage:
+            names.append(f"{letter}^{{({stage})}}" + (f"_{{{','.join(map(str, shown))}}}" if shown else ""))
+        if flat is not None:
+            names.append(f"{typed}_{flat}")
+            if stage:
+                names += [f"{letter}^{stage}_{flat}", f"{letter}_{flat}^{stage}"]
+        if prod(tensor.shape) == 1:
+            names.append(typed)
+    return names
+
+
+def _letters(tensor: Tensor) -> list[str]:
+    """The ASCII letters that name a tensor: its own and the aliases of LETTER_ALIASES."""
+    own = [tensor.letter] if tensor.letter.isascii() else []
+    return own + [alias for alias, letter in LETTER_ALIASES.items() if letter == tensor.letter]
+
+
+class Textbook:
+    """Reads the superscript (stage) and subscripts (index) after a textbook letter, and resolves them."""
+
+    def __init__(self, lexer: Lexer, letter: str, start: int, pos: int) -> None:
+        self.lexer, self.text, self.letter, self.start, self.pos = lexer, lexer.text, letter, start, pos
+        self.stage: str | None = None
+        self.groups: list[Group] = []
+        self.power_fallback: int | None = None  # where the name ends if its superscript is really a power
+
+    def read(self) -> sympy.Symbol:
+        table = self.lexer.table
+        self.typed_digits()
+        while self.part():
+            pass
+        try:
+            symbol = table.resolve(self.letter, self.stage, self.groups, self.text[self.start : self.pos])
+        except UserError as error:
+            if self.power_fallback is None:
+                raise self.lexer.error(error.message, self.start, self.pos) from None
+            self.pos, self.stage = self.power_fallback, None
+            try:
+                symbol = table.resolve(self.letter, None, self.groups, self.text[self.start : self.pos])
+            except UserError:
+                raise self.lexer.error(error.message, self.start, self.pos) from None
+        self.lexer.pos = self.pos
+        return symbol
+
+    def typed_digits(self) -> None:
+        """w2_1 (stage 2), a2p_1 (stage 2'), i5 (input 5): digits typed right after an ASCII letter."""
+        if not self.letter.isascii():
+            return
+        match = re.compile(r"\d+").match(self.text, self.pos)
+        if match is None:
+            return
+        digits, self.pos = match.group(), match.end()
+        if self.lexer.table.staged(self.letter):
+            primes = _TYPED_PRIMES.match(self.text, self.pos)
+            if primes:
+                self.pos = primes.end()
+            self.stage = digits + "'" * (len(primes.group()) if primes else 0)
+        else:
+            self.groups.append(Group((int(digits),), digits))
+
+    def part(self) -> bool:
+        """Read one superscript or subscript part; False when the name ends here."""
+        text, pos = self.text, self.pos
+        c = text[pos : pos + 1]
+        if c and c in SUPERSCRIPTS and self.stage is None:
+            end = pos
+            while end < len(text) and (text[end] in SUPERSCRIPTS or text[end] in "′'"):
+                end += 1
+            self.stage = "".join(str(SUPERSCRIPTS.index(ch)) if ch in SUPERSCRIPTS else "'" for ch in text[pos:end])
+            self.pos = end
+            return True
+        if c and c in SUBSCRIPTS:
+            end = pos
+            while end < len(text) and text[end] in SUBSCRIPTS:
+                end += 1
+            digits = "".join(str(SUBSCRIPTS.index(ch)) for ch in text[pos:end])
+            self.groups.append(Group((int(digits),), digits, unicode=True))
+            self.pos = end
+            return True
+        if c in ("'", "′") and self.stage is not None:
+            self.stage += "'"
+            self.pos += 1
+            return True
+        if c == "[" and not self.groups:
+            return self.bracket_index()
+        if c == "_":
+            return self.subscript()
+        if c == "^" and self.stage is None:
+            return self.superscript()
+        return False
+
+    def bracket_index(self) -> bool:
+        match = re.compile(r"\[" + INDEX_LIST.pattern + r"\]").match(self.text, self.pos)
+        if match is None:
+            return False
+        self.groups.append(Group(tuple(int(v) for v in match.group(1).split(","))))
+        self.pos = match.end()
+        return True
+
+    def subscript(self) -> bool:
+        text, pos = self.text, self.pos + 1
+        if text[pos : pos + 1] == "{":
+            match = re.compile(r"\{" + INDEX_LIST.pattern + r"\}").match(text, pos)
+            if match is None:
+                raise self.lexer.error("an index is whole numbers separated by commas, e.g. _{1,2}", self.pos)
+            values = match.group(1)
+            digits = values.strip() if "," not in values else ""
+            self.groups.append(Group(tuple(int(v) for v in values.split(",")), digits))
+            self.pos = match.end()
+            return True
+        match = re.compile(r"\d" if self.lexer.latex else r"\d+").match(text, pos)
+        if match is None:
+            raise self.lexer.error("'_' must be followed by an index, e.g. x_1 or x_{1,2}", self.pos, pos + 1)
+        self.groups.append(Group((int(match.group()),), match.group()))
+        self.pos = match.end()
+        return True
+
+    def superscript(self) -> bool:
+        """^{(2)} is always a stage; ^2 or ^{2} only next to a subscript (w^2_1, w_1^2), else it is a power."""
+        paren = _STAGE_PAREN.match(self.text, self.pos)
+        if paren:
+            digits, primes = (paren.group(1), paren.group(2)) if paren.group(1) else (paren.group(3), paren.group(4))
+            self.stage, self.pos = digits + primes, paren.end()
+            return True
+        plain = _STAGE_PLAIN.match(self.text, self.pos)
+        if plain is None:
+            return False
+        digits, primes = (plain.group(1), plain.group(2)) if plain.group(1) else (plain.group(3), plain.group(4))
+        if self.lexer.latex and not plain.group(1):
+            digits, primes = digits[0], ""
+        end = self.pos + 1 + len(digits) + len(primes) if not plain.group(1) else plain.end()
+        after = self.text[end : end + 1]
+        if not self.groups and not (after == "_" or (after and after in SUBSCRIPTS)):
+            return False
+        if self.groups:
+            self.power_fallback = self.pos
+        self.stage, self.pos = digits + primes, end
+        return True

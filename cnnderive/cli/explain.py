@@ -1,0 +1,56 @@
+"""`cnnderive explain`: the forward and backward pass layer by layer, or one parameter's chain rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import UserError
+from .common import guarded, load_derivation
+
+
+@guarded
+def explain(
+    net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
+    param: Annotated[
+        str | None,
+        typer.Option(
+            "--param", "-p", help="only the chain rule of this parameter, e.g. conv1.weight[0,0,0,0] or fc.bias"
+        ),
+    ] = None,
+    expand: Annotated[
+        bool, typer.Option("--expand", help="with --param: also the form fully expanded in inputs and parameters")
+    ] = False,
+    svg: Annotated[Path | None, typer.Option("--svg", help="also write what is printed as an SVG picture")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="also write what is printed as an HTML page")] = None,
+    width: Annotated[
+        int | None, typer.Option("--width", min=40, help="columns to lay out for (default: terminal)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing --svg or --html file")] = False,
+) -> None:
+    """The derivation step by step: network, forward pass, backward pass (or one parameter with --param)."""
+    from ..derivation.names import parse_parameter
+    from ..derivation.steps import build_steps
+    from ..files import check_writable, write_atomic
+    from ..printers.explain import explanation, param_explanation
+    from ..printers.terminal import make_console
+
+    if expand and not param:
+        raise UserError("--expand needs --param: name the parameter to expand", field="--expand")
+    for path, option in ((svg, "--svg"), (html, "--html")):
+        if path:
+            check_writable(path, force, option)
+    derivation = load_derivation(net)
+    selected = parse_parameter(derivation.network, param) if param else None
+    steps = build_steps(derivation)
+    items = param_explanation(steps, *selected, expand=expand) if selected else explanation(steps)
+    console = make_console(record=bool(svg or html), width=width)
+    for item in items:
+        console.print(item)
+    if svg:
+        write_atomic(svg, console.export_svg(clear=False, title=f"cnnderive explain {Path(net).name}"), force, "--svg")
+    if html:
+        write_atomic(html, console.export_html(clear=False), force, "--html")
+

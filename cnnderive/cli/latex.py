@@ -1,0 +1,103 @@
+"""`cnnderive latex`: the derivation as a LaTeX document, a snippet to paste, or a PDF."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Annotated
+
+import typer
+
+from ..errors import UserError
+from .common import guarded, load_derivation
+
+PDFLATEX_TIMEOUT = 300  # seconds; the biggest shipped network compiles in well under one
+
+
+@guarded
+def latex(
+    net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="write the document here (default, or -: print it)", metavar="FILE.tex"),
+    ] = None,
+    param: Annotated[
+        str | None, typer.Option("--param", "-p", help="only this parameter, e.g. conv1.weight or fc.bias[2]")
+    ] = None,
+    snippet: Annotated[
+        bool, typer.Option("--snippet", help="only the body, to paste into a document that loads amsmath, amssymb")
+    ] = False,
+    pdf: Annotated[bool, typer.Option("--pdf", help="also run pdflatex and write FILE.pdf next to FILE.tex")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace FILE.tex (and FILE.pdf) if they exist")] = False,
+) -> None:
+    """The derivation as a LaTeX document that compiles with pdflatex: forward, backward, each gradient."""
+    from ..derivation.names import parse_parameter
+    from ..derivation.steps import build_steps
+    from ..files import write_atomic
+    from ..printers.latex import render
+
+    output = None if output == "-" else output  # the usual spelling of standard output
+    pdf_path = _pdf_path(output, snippet, force) if pdf else None
+    derivation = load_derivation(net)
+    selected = parse_parameter(derivation.network, param) if param else None
+    document = render(build_steps(derivation), selected, snippet=snippet)
+    if output is None:
+        sys.stdout.write(document)
+        return
+    write_atomic(output, document, force)
+    typer.echo(f"wrote {output}")
+    if pdf_path:
+        write_atomic(pdf_path, run_pdflatex(document), force, option="--pdf")
+        typer.echo(f"wrote {pdf_path}")
+
+
+def _pdf_path(output: str | None, snippet: bool, force: bool) -> str:
+    """Where --pdf writes, checked before anything is computed or written."""
+    if output is None:
+        raise UserError("needs -o FILE.tex: the PDF is written next to it, as FILE.pdf", field="--pdf")
+    if snippet:
+        raise UserError("a snippet has no preamble, so it cannot be compiled alone; leave out --snippet", field="--pdf")
+    if shutil.which("pdflatex") is None:
+        raise UserError(
+            "pdflatex is not installed (on Debian or Ubuntu: apt-get install texlive-latex-base "
+            "texlive-latex-recommended); nothing was written",
+            field="--pdf",
+        )
+    path = os.path.splitext(output)[0] + ".pdf"
+    if os.path.abspath(path) == os.path.abspath(output):
+        raise UserError(f"-o {output} would be overwritten by the PDF; name the .tex file", field="--pdf")
+    if os.path.exists(path) and not force:
+        raise UserError(f"{path} exists; add --force to replace it", field="--pdf")
+    return path
+
+
+def run_pdflatex(document: str, timeout: float = PDFLATEX_TIMEOUT) -> bytes:
+    """Compile a document in a temporary folder and return the PDF; a failure is one clear line."""
+    with tempfile.TemporaryDirectory(prefix="cnnderive-latex-") as folder:
+        with open(os.path.join(folder, "derivation.tex"), "w", encoding="utf-8") as stream:
+            stream.write(document)
+        command = ["pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape", "derivation.tex"]
+        try:
+            subprocess.run(command, cwd=folder, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"pdflatex took longer than {timeout:.0f} s and was stopped", field="--pdf") from None
+        pdf = os.path.join(folder, "derivation.pdf")
+        log = os.path.join(folder, "derivation.log")
+        if not os.path.exists(pdf):
+            raise UserError(f"pdflatex failed: {_first_error(log)}", field="--pdf")
+        with open(pdf, "rb") as stream:
+            return stream.read()
+
+
+def _first_error(log: str) -> str:
+    try:
+        with open(log, encoding="utf-8", errors="replace") as stream:
+            text = stream.read()
+    except OSError:
+        return "no log was written"
+    match = re.search(r"^! (.*)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else "no PDF was written"

@@ -1,0 +1,31 @@
+"""`cnnderive symbols`: every canonical name with its textbook aliases and value."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .common import guarded, load_derivation
+
+
+@guarded
+def symbols(net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")]) -> None:
+    """Every canonical name (inputs, parameters, layer outputs, target) with its textbook aliases and value."""
+    from ..printers.terminal import make_console, symbols_table
+
+    derivation = load_derivation(net)
+    make_console().print(symbols_table(derivation, _short_aliases(derivation)))
+
+
+def _short_aliases(derivation):
+    """The short names `check` accepts per element (i_5, w^2_1, o, y), for networks small enough for formulas."""
+    from ..check.formula.names import NameTable, element_aliases
+    from ..derivation.symbolic import Symbolic
+    from ..errors import UserError
+
+    try:
+        table = NameTable(Symbolic(derivation))
+    except UserError:
+        return None
+    return lambda tensor, index: element_aliases(table, tensor, index)[4:]

@@ -1,0 +1,311 @@
+"""Reading a network config: safe YAML, exact numbers, PyTorch defaults, shapes checked up front."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import ConfigError, ShapeError, UserError
+from ..maths.layers import LAYER_KINDS, Layer, Setting
+from ..maths.losses import LOSS_KINDS
+from ..maths.network import Network
+from ..maths.ops import object_array
+from .fields import Fields, describe
+from .values import exact, seeded_input, seeded_parameter
+from .yaml_io import _yaml_load, line_of
+
+MAX_ELEMENTS = 1_000_000  # per tensor; bigger shapes are refused before anything is allocated
+MAX_DEPTH = 6  # levels of nested lists in one tensor field
+LIMITS = {"work": 20_000_000, "parameters": 2_000_000}  # whole network; `--max-work` raises the first
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_RESERVED = {"input", "target", "loss"}
+
+
+def load(path: str | Path) -> Network:
+    """Read and validate a config file; every problem becomes one UserError naming file, field, line."""
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read the config: {getattr(error, 'strerror', None) or error}", file=path) from None
+    return loads(text, path)
+
+
+def loads(text: str, source: str = "<config>") -> Network:
+    """Validate config text; `source` names it in error messages."""
+    try:
+        data = _yaml_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(filter(None, [error.context, error.problem]))
+        raise UserError(f"not valid YAML: {problem}", file=source, line=mark.line + 1 if mark else None, field="YAML") from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        raise UserError(f"not valid YAML: {str(error).splitlines()[0]}", file=source, line=line, field="YAML") from None
+    except RecursionError:
+        raise UserError("not valid YAML: nested too deeply", file=source, field="YAML") from None
+    except (yaml.YAMLError, ValueError, KeyError, IndexError, AttributeError, TypeError, OverflowError) as error:
+        # PyYAML's own constructors raise plain Python errors for e.g. `!!int abc` or `!!timestamp x`
+        raise UserError(f"not valid YAML: a value cannot be read ({str(error)[:160]})", file=source, field="YAML") from None
+    try:
+        return build(data, source)
+    except ConfigError as error:
+        error.file = source
+        error.line = line_of(text, error.path)
+        raise
+    except RecursionError:
+        raise UserError("the config is nested too deeply", file=source) from None
+
+
+def build(data: object, source: str) -> Network:
+    top = Fields(data, (), "a mapping with input, layers and loss")
+    name = top.string("name", Path(source).stem)
+    seed = top.int("seed", 0, minimum=0, maximum=2**63 - 1)
+    inputs = _input(top.get("input"), seed)
+    raw_layers = top.get("layers")
+    if not isinstance(raw_layers, list):
+        raise ConfigError("expected a list of layers", ("layers",))
+    layers: list[Layer] = []
+    params: dict[str, dict[str, np.ndarray]] = {}
+    shape = inputs.shape
+    budget = {"work": 0, "parameters": 0}
+    for position, raw in enumerate(raw_layers):
+        layer, layer_params = _layer(raw, position, shape, seed, params, budget)
+        layers.append(layer)
+        params[layer.name] = layer_params
+        shape = layer.out_shape
+    loss, target = _loss(top.get("loss"), layers, shape)
+    top.finish()
+    return Network(name, source, inputs, layers, params, loss, target)
+
+
+def _input(raw: object, seed: int) -> np.ndarray:
+    fields = Fields(raw, ("input",), "a mapping with values or shape")
+    if fields.has("values") == fields.has("shape"):
+        raise ConfigError("give exactly one of values (the numbers) or shape (values drawn from the seed)", ("input",))
+    if fields.has("values"):
+        values = tensor(fields.get("values"), fields.at("values"))
+        if values.ndim == 2:
+            values = values.reshape(1, *values.shape)
+        if values.ndim not in (1, 3):
+            raise ConfigError(f"expected [C][H][W], [H][W] or [N] numbers, found {values.ndim} levels of lists", fields.at("values"))
+    else:
+        shape = fields.get("shape")
+        if not isinstance(shape, list) or len(shape) not in (1, 2, 3):
+            raise ConfigError("expected a shape [C, H, W], [H, W] or [N]", fields.at("shape"))
+        dims = tuple(_dimension(d, fields.at("shape")) for d in shape)
+        dims = (1, *dims) if len(dims) == 2 else dims
+        _check_size(dims, fields.at("shape"))
+        values = object_array(seeded_input(seed, int(np.prod(dims))), dims)
+    fields.finish()
+    return values
+
+
+def _dimension(value: object, path: tuple) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"expected a positive integer size, found {describe(value)}", path)
+    return value
+
+
+def _check_size(shape: tuple, path: tuple) -> None:
+    count = 1
+    for d in shape:
+        count *= d
+    if count > MAX_ELEMENTS:
+        raise ConfigError(f"shape {list(shape)} has {count:,} elements; the limit is {MAX_ELEMENTS:,}", path)
+
+
+def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict, budget: dict) -> tuple[Layer, dict]:
+    fields = Fields(raw, ("layers", position), "a mapping with a type")
+    kind = fields.get("type")
+    if not isinstance(kind, str) or kind not in LAYER_KINDS:
+        raise ConfigError(f"unknown layer type {describe(kind)}; known types: {', '.join(LAYER_KINDS)}", fields.at("type"))
+    name = fields.string("name", f"{kind}_{position + 1}")
+    if not _NAME.match(name) or name in _RESERVED:
+        raise ConfigError(f"layer name {name!r} must be letters, digits and _ (and not input, target or loss)", fields.at("name"))
+    if name in known:
+        raise ConfigError(f"two layers are called {name!r}; names must be unique", fields.at("name"))
+    raw_params = fields.get("params", {})
+    layer = _create(LAYER_KINDS[kind], fields, name, in_shape)
+    _check_size(layer.out_shape, fields.path)
+    _spend(budget, layer, fields.path)
+    given = Fields(raw_params, fields.at("params"), "a mapping of parameter tensors")
+    params = {}
+    for param, shape in layer.param_shapes().items():
+        _check_size(shape, given.at(param))
+        if given.has(param):
+            params[param] = _param_tensor(given.get(param), shape, layer, param, given.at(param))
+        else:
+            count = int(np.prod(shape))
+            drawn = seeded_parameter(seed, f"{name}.{param}", count, layer.fan_in())
+            params[param] = object_array(drawn, shape)
+    for key in given.data:
+        if key not in params:
+            known = ", ".join(params) or "none"
+            off = " (this layer has bias: false)" if key == "bias" and "weight" in params else ""
+            raise ConfigError(f"{name} has no parameter {key!r}{off}; its parameters: {known}", given.at(key))
+    return layer, params
+
+
+def _create(cls: type[Layer], fields: Fields, name: str, in_shape: tuple) -> Layer:
+    """The layer of kind `cls` from its settings in the config; a shape it cannot take is a ConfigError."""
+    settings = read_settings(fields, cls.settings)
+    try:
+        return cls.create(name, in_shape, **settings)
+    except ShapeError as error:
+        raise ConfigError(f"{name}: {error}", fields.at(error.key) if error.key else fields.path) from None
+
+
+def read_settings(fields: Fields, settings: dict[str, Setting]) -> dict[str, object]:
+    """Each declared setting read from the config (or its default); any other key is an error."""
+    values: dict[str, object] = {}
+    for attribute, setting in settings.items():
+        default = setting.default
+        if setting.same_as is not None:
+            default = list(values[setting.same_as])
+        if setting.kind == "int":
+            values[attribute] = fields.int(setting.key, default, minimum=setting.minimum)
+        elif setting.kind == "pair":
+            values[attribute] = fields.pair(setting.key, default, minimum=setting.minimum)
+        elif setting.kind == "bool":
+            values[attribute] = fields.bool(setting.key, default)
+        elif setting.kind == "number":
+            values[attribute] = fields.number(setting.key, default)
+        else:
+            values[attribute] = fields.choice(setting.key, setting.options, default)
+    fields.finish()
+    return values
+
+
+def _spend(budget: dict, layer: Layer, path: tuple) -> None:
+    """Refuse a network whose size alone would take minutes, before its parameters are drawn or read."""
+    budget["work"] += layer.work()
+    budget["parameters"] += sum(int(np.prod(shape)) for shape in layer.param_shapes().values())
+    if budget["work"] > LIMITS["work"]:
+        raise ConfigError(
+            f"the network up to {layer.name} needs {budget['work']:,} multiply-adds per pass; the limit is "
+            f"{LIMITS['work']:,} (raise it with --max-work, or use a smaller layer)",
+            path,
+        )
+    if budget["parameters"] > LIMITS["parameters"]:
+        raise ConfigError(
+            f"the network up to {layer.name} has {budget['parameters']:,} parameters; the limit is "
+            f"{LIMITS['parameters']:,}",
+            path,
+        )
+
+
+def _param_tensor(raw: object, shape: tuple, layer: Layer, param: str, path: tuple) -> np.ndarray:
+    values = tensor(raw, path)
+    lead = len(shape) - values.ndim
+    if lead > 0 and values.shape == shape[lead:] and all(d == 1 for d in shape[:lead]):
+        values = values.reshape(shape)  # [kh][kw] for a one-channel kernel, a bare number for one bias
+    if values.shape != shape:
+        raise ConfigError(
+            f"{layer.name}.{param} must have shape {_dims(shape)} {layer.param_axes(param)}, "
+            f"found {_dims(values.shape)}",
+            path,
+        )
+    return values
+
+
+def _dims(shape: tuple) -> str:
+    return "".join(f"[{d}]" for d in shape) or "[] (a single number)"
+
+
+def tensor(raw: object, path: tuple) -> np.ndarray:
+    """Nested lists of numbers as an object array of Fractions; ragged lists are an error."""
+    shape = _nested_shape(raw, path)
+    _check_size(shape, path)
+    flat = _flatten_fast(raw, shape)
+    if flat is None:  # something is wrong: the careful walk says what and where
+        flat = []
+        _flatten(raw, path, flat)
+    return object_array(flat, shape)
+
+
+_PLAIN = {int, str, Fraction}  # what _Loader gives for numbers (decimals as their text)
+
+
+def _flatten_fast(raw: object, shape: tuple) -> list[Fraction] | None:
+    """The numbers of a regular nested list, row-major, each distinct text converted once; None
+    when anything is off (ragged, not a number), for `_flatten` to find and report."""
+    level = [raw]
+    for size in shape:
+        if not all(type(item) is list and len(item) == size for item in level):
+            return None
+        level = [item for items in level for item in items]
+    if not set(map(type, level)) <= _PLAIN:
+        return None
+    try:
+        converted = {value: exact(value, ()) for value in set(level)}
+    except ConfigError:
+        return None
+    return list(map(converted.__getitem__, level))
+
+
+def _nested_shape(raw: object, path: tuple) -> tuple:
+    shape = []
+    node = raw
+    while isinstance(node, list):
+        if not node:
+            raise ConfigError("empty list", path)
+        if len(shape) == MAX_DEPTH:
+            raise ConfigError(f"lists nested more than {MAX_DEPTH} deep; a tensor has at most 4 levels", path)
+        shape.append(len(node))
+        node = node[0]
+    return tuple(shape)
+
+
+def _flatten(raw: object, path: tuple, out: list, depth: int = 0, shape: tuple | None = None) -> None:
+    shape = _nested_shape(raw, path) if shape is None else shape
+    if depth == len(shape):
+        out.append(exact(raw, path))
+        return
+    if not isinstance(raw, list) or len(raw) != shape[depth]:
+        raise ConfigError(f"ragged lists: every list at depth {depth + 1} must have {shape[depth]} entries", path)
+    for k, item in enumerate(raw):
+        _flatten(item, path + (k,), out, depth + 1, shape)
+
+
+def _loss(raw: object, layers: list[Layer], out_shape: tuple):
+    fields = Fields(raw, ("loss",), "a mapping with type and target")
+    kind = fields.choice("type", tuple(LOSS_KINDS))
+    cls = LOSS_KINDS[kind]
+    target = _target(fields.get("target"), cls.takes_class_index, int(np.prod(out_shape)), fields.at("target"))
+    settings = read_settings(fields, cls.settings)
+    try:
+        loss = cls.create(layers, target, **settings)
+    except ShapeError as error:
+        raise ConfigError(str(error), fields.at(error.key) if error.key else fields.path) from None
+    return loss, target
+
+
+def _target(raw: object, class_index: bool, size: int, path: tuple) -> np.ndarray:
+    """The target as a flat vector: a class index (cross-entropy) becomes its one-hot vector, as the spec says."""
+    if class_index and not isinstance(raw, (list, bool)):
+        number = exact(raw, path)
+        if number.denominator != 1:
+            raise ConfigError(f"a class index is a whole number, found {raw}", path)
+        if not 0 <= number < size:
+            hint = "; for the label of a single sigmoid output write a list, target: [0] or [1]" if size == 1 else ""
+            raise ConfigError(
+                f"class index {raw} is out of range: the network has {size} output{'s' if size > 1 else ''} "
+                f"(0 to {size - 1}){hint}",
+                path,
+            )
+        raw = int(number)
+        values = [Fraction(int(k == raw)) for k in range(size)]
+        return object_array(values, (size,))
+    if not isinstance(raw, list):
+        if size != 1:
+            raise ConfigError(f"expected a list of {size} numbers (one per output)", path)
+        raw = [raw]
+    values = tensor(raw, path).reshape(-1)
+    if values.size != size:
+        raise ConfigError(f"expected {size} numbers (one per network output), found {values.size}", path)
+    return values

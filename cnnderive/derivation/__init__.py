@@ -1,0 +1,1 @@
+"""The derivation: names, passes and the chain-rule records that every printer renders."""

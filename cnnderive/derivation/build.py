@@ -1,0 +1,166 @@
+"""The derivation model: plain records of the maths that every printer renders.
+
+Nothing here prints; the terminal, LaTeX and JSON printers only read these records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..maths.layers import Cut
+from ..maths.network import Network, Pass
+from ..maths.ops import FloatOps, RationalOps, SympyOps
+from .names import Tensor, tensors
+
+EXACT_WORK_LIMIT = 20_000  # multiply-adds up to which values are also computed exactly with SymPy ...
+TRANSCENDENTAL_WORK_LIMIT = 2_000  # ... or this many, with exp or tanh inside (exact forms grow per layer)
+RULES_WORK_LIMIT = 5_000  # ... and up to which every element's rule is built symbolically
+
+
+@dataclass(frozen=True)
+class ChainTerm:
+    """dL/d(out) * d(out)/d(param) for one output element the parameter touches."""
+
+    out: Tensor
+    out_index: tuple[int, ...]
+    factor: Tensor | None  # the input element that d(out)/d(param) equals; None when it is 1
+    factor_index: tuple[int, ...] | None
+    delta: object  # dL/d(out)
+    local: object  # d(out)/d(param)
+    cut: Cut | None  # why this term is zero (ReLU off, not the max-pool winner, padding), if it is
+    delta_approx: float | None = None  # the same as floats, for printing big exact forms
+    local_approx: float | None = None
+
+    @property
+    def product(self) -> object:
+        return self.delta * self.local
+
+
+@dataclass(frozen=True)
+class ParamGradient:
+    """dL/d(one parameter element) = the sum of its chain terms."""
+
+    tensor: Tensor
+    index: tuple[int, ...]
+    terms: tuple[ChainTerm, ...]
+    value: object
+    approx: float
+
+    @property
+    def name(self) -> str:
+        return self.tensor.element(self.index)
+
+    @property
+    def live_terms(self) -> tuple[ChainTerm, ...]:
+        return tuple(t for t in self.terms if t.cut is None)
+
+    @property
+    def cut_terms(self) -> tuple[ChainTerm, ...]:
+        return tuple(t for t in self.terms if t.cut is not None)
+
+
+def work(network: Network) -> int:
+    """Multiply-adds of one forward pass: the measure of how big a network is."""
+    return sum(layer.work() for layer in network.layers)
+
+
+def exact_limit(network: Network) -> int:
+    """The size up to which exact values are computed: rational forms stay small, exp/tanh forms do not."""
+    rational = all(layer.rational for layer in network.layers)
+    return EXACT_WORK_LIMIT if rational else TRANSCENDENTAL_WORK_LIMIT
+
+
+class Derivation:
+    """A network with its passes: floats always, exact values (SymPy) when the network is small."""
+
+    def __init__(self, network: Network, exact: bool | None = None) -> None:
+        self.network = network
+        self.exact = work(network) <= exact_limit(network) if exact is None else exact
+        self.ops = SympyOps() if self.exact else FloatOps()
+        self.tensors = tensors(network)
+
+    @cached_property
+    def floats(self) -> Pass:
+        return self.network.run(FloatOps())
+
+    @cached_property
+    def values(self) -> Pass:
+        """The pass that is shown: exact SymPy numbers for small networks, floats otherwise."""
+        return self.network.run(self.ops) if self.exact else self.floats
+
+    @cached_property
+    def nearest(self) -> Pass:
+        """The pass as floats that are the nearest doubles to the exact values where that is cheap
+        (a rational network: one exact pass in fractions), else the float pass."""
+        if not (self.network.is_rational() and work(self.network) <= 50 * EXACT_WORK_LIMIT):
+            return self.floats
+        rational, floats = self.network.run(RationalOps()), FloatOps()
+        return Pass(
+            values=[floats.array(v) for v in rational.values],
+            loss=float(floats.array(np.array([rational.loss], dtype=object))[0]),
+            deltas=[None if d is None else floats.array(d) for d in rational.deltas],
+            grads={name: floats.array(grad) for name, grad in rational.grads.items()},
+        )
+
+    def gradient_floats(self) -> dict[str, np.ndarray]:
+        """Every gradient as floats: the nearest double to the exact value where that is cheap."""
+        return self.nearest.grads
+
+    def array(self, tensor: Tensor, exact: bool = True) -> np.ndarray:
+        """The values of a named tensor: exact (when the network is small) or as floats."""
+        run = self.values if exact else self.floats
+        ops = self.ops if exact else FloatOps()
+        if tensor.role == "loss":
+            return np.array(run.loss, dtype=object if exact and self.exact else float)
+        if tensor.role == "input":
+            return run.values[0]
+        if tensor.role == "target":
+            return ops.array(self.network.target)
+        if tensor.role == "output":
+            return run.values[tensor.layer + 1]
+        return ops.array(self.network.parameter(tensor.name))
+
+    def layer_tensor(self, position: int) -> Tensor:
+        return self.tensors[f"{self.network.layers[position].name}.output"]
+
+    def input_tensor(self, position: int) -> Tensor:
+        return self.tensors["input"] if position == 0 else self.layer_tensor(position - 1)
+
+    def gradient(self, tensor: Tensor, index: tuple[int, ...]) -> ParamGradient:
+        """The chain-rule terms of one parameter element, with values and why any term is cut."""
+        position = tensor.layer
+        layer = self.network.layers[position]
+        param = tensor.name.split(".")[1]
+        values, floats = self.values, self.floats
+        out_tensor, in_tensor = self.layer_tensor(position), self.input_tensor(position)
+        one, zero = self.ops.const(1), self.ops.const(0)
+        terms = []
+        for term in layer.param_terms(param, index):
+            delta = values.deltas[position + 1][term.out_index]
+            delta_approx = float(floats.deltas[position + 1][term.out_index])
+            if term.in_index is None:
+                local = zero if term.padding else one
+                local_approx = float(local)
+            else:
+                local = values.values[position][term.in_index]
+                local_approx = float(floats.values[position][term.in_index])
+            cut = Cut.PADDING if term.padding else self.cut_reason(position, term.out_index)
+            factor = None if term.in_index is None else in_tensor
+            terms.append(
+                ChainTerm(out_tensor, term.out_index, factor, term.in_index, delta, local, cut, delta_approx, local_approx)
+            )
+        value = values.grads[tensor.name][index]
+        approx = float(self.floats.grads[tensor.name][index])
+        return ParamGradient(tensor, index, tuple(terms), value, approx)
+
+    def cut_reason(self, position: int, index: tuple[int, ...]) -> Cut | None:
+        """Why dL/d(output of layer `position`)[index] is zero because of a later kink, if it is."""
+        layers, kinks = self.network.layers, self.network.kinks
+        for later in range(position + 1, len(layers)):
+            reason = layers[later].cut_reason(index, kinks[later])
+            if reason or not layers[later].elementwise:
+                return reason
+        return None

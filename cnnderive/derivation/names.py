@@ -1,0 +1,125 @@
+"""Canonical names (`conv1.weight[0,0,1,1]`) and textbook names (w¹₂₂, w^{(1)}_{2,2}, w1_2_2).
+
+Canonical indices are 0-based over the full shape (spec section 2); textbook indices are
+1-based, leave out leading channel axes of size 1, and carry the stage as a superscript:
+the stage counts conv and linear layers, so z¹ is the first conv's output and a¹ its ReLU.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from ..errors import UserError
+
+_SUPERSCRIPT = str.maketrans("0123456789'", "⁰¹²³⁴⁵⁶⁷⁸⁹′")
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A named tensor: the input, a parameter, a layer output, the target or the loss."""
+
+    name: str  # canonical: input, conv1.weight, conv1.output, target, loss
+    shape: tuple[int, ...]
+    role: str  # input | weight | bias | output | target | loss
+    letter: str  # textbook letter: x, w, b, z, a, p, f, ŷ, y, L
+    stage: str = ""  # superscript: "1", "2'", or "" for none
+    layer: int | None = None  # position of its layer in network.layers
+
+    def element(self, index: tuple[int, ...] = ()) -> str:
+        """Canonical name of one element: conv1.weight[0,0,1,1]; `loss` has no index."""
+        return self.name + (f"[{','.join(map(str, index))}]" if self.shape else "")
+
+    def shown_index(self, index: tuple[int, ...]) -> tuple[int, ...]:
+        """1-based textbook index, without leading channel axes of size 1 on image-like tensors."""
+        drop = 0
+        while len(self.shape) - drop > 2 and self.shape[drop] == 1:
+            drop += 1
+        return tuple(i + 1 for i in index[drop:])
+
+    def unicode(self, index: tuple[int, ...] = ()) -> str:
+        shown = self.shown_index(index)
+        head = self.letter + self.stage.translate(_SUPERSCRIPT)
+        if not shown:
+            return head
+        if len(shown) <= 2 and all(i < 10 for i in shown):
+            return head + "".join(str(i) for i in shown).translate(_SUBSCRIPT)
+        return head + "[" + ",".join(map(str, shown)) + "]"
+
+    def latex(self, index: tuple[int, ...] = ()) -> str:
+        letter = {"ŷ": r"\hat{y}"}.get(self.letter, self.letter)
+        stage = f"^{{({self.stage})}}" if self.stage else ""
+        shown = self.shown_index(index)
+        sub = f"_{{{','.join(map(str, shown))}}}" if shown else ""
+        return letter + stage + sub
+
+    def ascii(self, index: tuple[int, ...] = ()) -> str:
+        letter = {"ŷ": "yhat"}.get(self.letter, self.letter)
+        stage = self.stage.replace("'", "p")
+        shown = self.shown_index(index)
+        return letter + stage + "".join(f"_{i}" for i in shown)
+
+    def indices(self):
+        return itertools.product(*(range(d) for d in self.shape))
+
+
+def tensors(network) -> dict[str, Tensor]:
+    """Every named tensor of the network, in order: input, then per layer params and output, target, loss."""
+    found = {"input": Tensor("input", network.input.shape, "input", "x")}
+    stage, used = 0, set()
+    last = len(network.layers) - 1
+    for position, layer in enumerate(network.layers):
+        if layer.starts_stage:
+            stage += 1
+        for param, value in network.params[layer.name].items():
+            name = f"{layer.name}.{param}"
+            found[name] = Tensor(name, value.shape, param, "w" if param == "weight" else "b", str(stage), position)
+        # layers before the first conv or linear (stage 0) carry no superscript
+        final = position == last and layer.kind in ("softmax", "sigmoid")
+        letter, mark = ("ŷ", "") if final else (layer.letter, str(stage) if stage else "")
+        while (letter, mark) in used:
+            mark += "'"
+        used.add((letter, mark))
+        name = f"{layer.name}.output"
+        found[name] = Tensor(name, layer.out_shape, "output", letter, mark, position)
+    found["target"] = Tensor("target", network.target.shape, "target", "y")
+    found["loss"] = Tensor("loss", (), "loss", "L")
+    return found
+
+
+_ELEMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_]+)?)(?:\[([0-9 ,]*)\])?\Z")
+
+
+def parse_element(network, text: str, option: str = "--param") -> tuple[Tensor, tuple[int, ...] | None]:
+    """`conv1.weight[0,0,1,1]` -> (that tensor, (0, 0, 1, 1)); a bare `conv1.weight` gives index None."""
+    known = tensors(network)
+    match = _ELEMENT.match(text.strip()) if len(text) < 200 else None
+    if not match or match.group(1) not in known:
+        params = ", ".join(network.parameter_names())
+        raise UserError(f"unknown name {text!r}; parameters are: {params}", field=option)
+    tensor = known[match.group(1)]
+    if match.group(2) is None:
+        return tensor, None
+    try:
+        index = tuple(int(part.strip()) for part in match.group(2).split(","))
+    except ValueError:
+        raise UserError(f"{text!r}: an index is whole numbers separated by commas", field=option) from None
+    if len(index) != len(tensor.shape) or any(not 0 <= i < d for i, d in zip(index, tensor.shape)):
+        shape = "".join(f"[{d}]" for d in tensor.shape)
+        raise UserError(
+            f"{text!r}: {tensor.name} has shape {shape}, so its index is {len(tensor.shape)} "
+            f"numbers, each from 0 to its size - 1 (0-based)",
+            field=option,
+        )
+    return tensor, index
+
+
+def parse_parameter(network, text: str) -> tuple[Tensor, tuple[int, ...] | None]:
+    """Like parse_element, but only a weight or bias is accepted."""
+    tensor, index = parse_element(network, text)
+    if tensor.role not in ("weight", "bias"):
+        params = ", ".join(network.parameter_names())
+        raise UserError(f"{text!r} is not a parameter; parameters are: {params}", field="--param")
+    return tensor, index
