@@ -112,7 +112,7 @@ def test_seed001_right_formulas(seed001, formula):
 
 def test_seed001_fully_expanded_right_formula(seed001):
     symbolic = seed001.symbolic
-    expanded = sympy.expand(symbolic.in_leaves(seed001.asked.right))
+    expanded = sympy.expand(symbolic.in_leaves(seed001.asked.form))
     typed = {s: tensor.ascii(index) for s, (tensor, index) in symbolic.owner.items()}
     text = TextbookPrinter(typed).doprint(expanded)
     assert len(sympy.Add.make_args(expanded)) > 50 and "x_1_1" in text

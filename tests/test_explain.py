@@ -185,7 +185,7 @@ def test_seed001_terms_in_the_model():
     d = steps_of(SEED001).derivation
     g = d.gradient(*parse_parameter(d.network, "conv1.weight[0,0,0,0]"))
     assert [t.factor_index for t in g.terms] == [(0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1)]
-    assert [F(str(t.product)) for t in g.terms] == [upstream * w2[i][j] * x[i][j] for i in range(2) for j in range(2)]
+    assert [F(str(t.value)) for t in g.terms] == [upstream * w2[i][j] * x[i][j] for i in range(2) for j in range(2)]
     assert F(str(g.value)) == upstream * sum(x[i][j] * w2[i][j] for i in range(2) for j in range(2)) == F(-11, 20)
 
 

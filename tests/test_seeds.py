@@ -97,7 +97,7 @@ def test_seed001_chain_terms_are_the_four_products():
     for term, i_k, w_k in zip(g.terms, [i1, i2, i4, i5], W2.flat):
         assert term.delta == rational(2 * (o - Y) * w_k)
         assert term.local == rational(i_k)
-    assert sum((t.product for t in g.terms), sympy.Integer(0)) == rational(want)
+    assert sum((t.value for t in g.terms), sympy.Integer(0)) == rational(want)
     assert g.value == rational(want)
 
 
@@ -195,7 +195,7 @@ def test_seed000_conv_gradient_is_the_sum_of_surviving_terms(name):
             assert len(g.terms) == 16
             assert g.live_terms, "every conv parameter keeps some term here"
             assert all(same(t.delta, 0) for t in g.cut_terms)
-            total = sum((t.product for t in g.live_terms), sympy.Integer(0))
+            total = sum((t.value for t in g.live_terms), sympy.Integer(0))
             assert same(total, g.value), (pname, index)
             assert same(g.value, d.values.grads[pname][index])
             assert float(total) == pytest.approx(d.floats.grads[pname][index], rel=1e-12, abs=1e-15)

@@ -17,10 +17,10 @@ import sympy
 
 from ..derivation.build import Derivation, work
 from ..derivation.names import Tensor, parse_element
+from ..derivation.records import ElementGradient
 from ..derivation.symbolic import Symbolic
+from ..derivation.terms import intermediate_gradient, parameter_gradient
 from ..errors import UserError
-from ..maths.layers import Cut
-from ..maths.network import Pass
 from ..maths.numbers import as_fraction
 from ..maths.ops import FloatOps, RationalOps
 from .compare import Comparison, Evaluator, Nearby, compare_terms
@@ -32,55 +32,10 @@ CLOSED_FORM_LIMIT = 5_000  # multiply-adds up to which formulas are compared (ha
 
 
 @dataclass(frozen=True)
-class Term:
-    """One chain-rule term of the asked gradient: ∂L/∂out[out_index] times ∂out/∂(asked)."""
-
-    out: Tensor
-    out_index: tuple[int, ...]
-    delta: sympy.Expr | None  # ∂L/∂out[out_index] over intermediates (None without closed forms)
-    local: sympy.Expr  # ∂out[out_index]/∂(asked): an element's symbol, a number, or a rule's derivative
-    delta_value: object  # their values here, exact where the derivation is
-    local_value: object
-    cut: str | None  # why the term is zero (ReLU off, not the max-pool winner, padding)
-    approx: tuple[float, float] = (0.0, 0.0)  # delta and local as floats
-
-    @property
-    def value(self) -> object:
-        return self.delta_value * self.local_value
-
-
-@dataclass(frozen=True)
-class Asked:
-    """The gradient asked about: ∂L/∂(one parameter, input or layer-output element)."""
-
-    tensor: Tensor
-    index: tuple[int, ...]
-    right: sympy.Expr | None  # the closed form in textbook form (None when the network is too big)
-    value: object  # its value here, exact where the derivation is
-    terms: tuple[Term, ...]
-    approx: float = 0.0  # the value as a float
-
-    @property
-    def name(self) -> str:
-        return self.tensor.element(self.index)
-
-    @property
-    def is_parameter(self) -> bool:
-        return self.tensor.role in ("weight", "bias")
-
-    def pick(self, backward: Pass) -> object:
-        """This gradient out of a backward pass (a parameter's gradient, or a delta), on any track."""
-        if self.is_parameter:
-            return backward.grads[self.tensor.name][self.index]
-        position = 0 if self.tensor.role == "input" else self.tensor.layer + 1
-        return backward.deltas[position][self.index]
-
-
-@dataclass(frozen=True)
 class ValueVerdict:
     """--value: the given number against the right one."""
 
-    asked: Asked
+    asked: ElementGradient
     given: Fraction
     given_text: str
     right: bool
@@ -94,7 +49,7 @@ class ValueVerdict:
 class ExprVerdict:
     """--expr: the given formula against the right closed form."""
 
-    asked: Asked
+    asked: ElementGradient
     formula: str
     given: sympy.Expr
     verdict: str  # identical | same_value | wrong
@@ -129,11 +84,11 @@ class Checker:
         return Symbolic(self.derivation)
 
     @cached_property
-    def asked(self) -> Asked:
+    def asked(self) -> ElementGradient:
         if self.tensor.role in ("weight", "bias"):
             symbolic = self.symbolic if self.size <= CLOSED_FORM_LIMIT else None
-            return _parameter(self.derivation, symbolic, self.tensor, self.index)
-        return _intermediate(self.symbolic, self.tensor, self.index)
+            return parameter_gradient(self.derivation, self.tensor, self.index, symbolic)
+        return intermediate_gradient(self.symbolic, self.tensor, self.index)
 
     @cached_property
     def evaluator(self) -> Evaluator:
@@ -144,9 +99,9 @@ class Checker:
         asked, network = self.asked, self.derivation.network
         if network.is_rational():  # exact, so that a fraction can match exactly
             ops, right = RationalOps(), as_fraction(asked.value)
-            pairs = tuple((as_fraction(t.delta_value), as_fraction(t.local_value)) for t in asked.terms)
+            pairs = tuple((as_fraction(t.delta), as_fraction(t.local)) for t in asked.terms)
         else:
-            ops, right, pairs = FloatOps(), asked.approx, tuple(t.approx for t in asked.terms)
+            ops, right, pairs = FloatOps(), asked.approx, tuple((t.delta_approx, t.local_approx) for t in asked.terms)
         track = Track(right, pairs, lambda variant: variant.run(ops), asked.pick)
         found = variants(network, asked.terms, track)
         return [v for v in found if not _same_number(v.expr, right)]
@@ -155,10 +110,10 @@ class Checker:
     def formula_variants(self) -> list[Variant]:
         """The mistaken formulas that differ from the right one as functions."""
         asked, ev = self.asked, self.evaluator
-        pairs = tuple((t.delta, t.local) for t in asked.terms)
-        track = Track(asked.right, pairs, symbolic_run(self.symbolic), lambda p: sympy.sympify(asked.pick(p)))
+        pairs = tuple((t.delta_form, t.local_form) for t in asked.terms)
+        track = Track(asked.form, pairs, symbolic_run(self.symbolic), lambda p: sympy.sympify(asked.pick(p)))
         found = variants(self.derivation.network, asked.terms, track)
-        return [v for v in found if not ev.identical(sympy.sympify(v.expr), asked.right)]
+        return [v for v in found if not ev.identical(sympy.sympify(v.expr), asked.form)]
 
     def check_value(self, text: str, tol: float = DEFAULT_TOL) -> ValueVerdict:
         given, fraction = parse_value(text)
@@ -180,7 +135,7 @@ class Checker:
         written = parse_formula(formula, table, latex)
         read_as = tuple(dict.fromkeys(names_read(formula, table, latex)))
         given = self.gradients_replaced(written)
-        ev, right = self.evaluator, self.asked.right
+        ev, right = self.evaluator, self.asked.form
         yours_value, right_value = ev.value(given, ev.base), ev.value(right, ev.base)
         if getattr(sympy.sympify(yours_value), "is_extended_real", True) is False:
             raise UserError(
@@ -256,97 +211,3 @@ def asked_element(network, text: str) -> tuple[Tensor, tuple[int, ...]]:
             field="--param",
         )
     return tensor, index
-
-
-def _parameter(derivation: Derivation, symbolic: Symbolic | None, tensor: Tensor, index: tuple[int, ...]) -> Asked:
-    gradient, floats = derivation.gradient(tensor, index), derivation.floats
-    deltas = symbolic.backward.deltas[tensor.layer + 1] if symbolic else None
-    terms = []
-    for chain in gradient.terms:
-        if chain.factor is not None:
-            local = sympy.Symbol(chain.factor.element(chain.factor_index), real=True)  # the symbol of Symbolic
-        else:
-            local = sympy.Integer(0 if chain.cut is Cut.PADDING else 1)
-        delta = sympy.sympify(deltas[chain.out_index]) if deltas is not None else None
-        approx = (float(floats.deltas[tensor.layer + 1][chain.out_index]), _local_float(floats, tensor, chain))
-        terms.append(Term(chain.out, chain.out_index, delta, local, chain.delta, chain.local, chain.cut, approx))
-    right = symbolic.gradient(tensor, index) if symbolic else None
-    return Asked(tensor, index, right, gradient.value, tuple(terms), gradient.approx)
-
-
-def _local_float(floats: Pass, tensor: Tensor, chain) -> float:
-    if chain.factor is None:
-        return 0.0 if chain.cut is Cut.PADDING else 1.0
-    return float(floats.values[tensor.layer][chain.factor_index])
-
-
-def _intermediate(symbolic: Symbolic, tensor: Tensor, index: tuple[int, ...]) -> Asked:
-    """∂L/∂(an input or layer-output element), with one term per neuron of the next layer that uses it."""
-    derivation, network = symbolic.derivation, symbolic.network
-    position = 0 if tensor.role == "input" else tensor.layer + 1
-    right = sympy.factor_terms(sympy.sympify(symbolic.backward.deltas[position][index]))
-    value, approx = derivation.values.deltas[position][index], float(derivation.floats.deltas[position][index])
-    symbol = symbolic.symbol(tensor, index)
-    layers = network.layers
-    while position < len(layers) and layers[position].kind in ("flatten", "identity"):
-        outputs = symbolic.arrays[f"{layers[position].name}.output"]
-        symbol = next(s for s in outputs.flat if symbolic.definitions[s] == symbol)
-        position += 1
-    terms = _next_layer_terms(symbolic, position, symbol) if position < len(layers) else []
-    return Asked(tensor, index, right, value, tuple(terms), approx)
-
-
-def _next_layer_terms(symbolic: Symbolic, position: int, symbol: sympy.Symbol) -> list[Term]:
-    derivation, layer = symbolic.derivation, symbolic.network.layers[position]
-    out_tensor = derivation.layer_tensor(position)
-    outputs = symbolic.arrays[out_tensor.name]
-    deltas, delta_values = symbolic.backward.deltas[position + 1], derivation.values.deltas[position + 1]
-    numbers, floats = symbolic.numbers, _float_numbers(symbolic)
-    kinks = symbolic.network.kinks[position]
-    _, where = symbolic.owner[symbol]
-    terms = []
-    for m, out in np.ndenumerate(outputs):
-        rule = symbolic.definitions[out]
-        cut = None
-        if layer.kind == "maxpool2d":
-            if not _in_window(layer, where, m):
-                continue
-            local = sympy.Integer(1 if rule == symbol else 0)
-            cut = None if local else "max-pool: not the (first) maximum of its window"
-        elif layer.elementwise:
-            if m != where:
-                continue
-            local = sympy.diff(rule, symbol)
-            cut = layer.cut_reason(m, kinks) if local == 0 else None
-        elif symbol in rule.free_symbols:
-            local = sympy.diff(rule, symbol)
-        else:
-            continue
-        cut = cut or derivation.cut_reason(position, m)
-        delta = sympy.sympify(deltas[m])
-        local_value = sympy.sympify(local).xreplace(numbers)
-        approx = (float(derivation.floats.deltas[position + 1][m]), float(sympy.sympify(local).xreplace(floats)))
-        terms.append(Term(out_tensor, m, delta, local, delta_values[m], local_value, cut, approx))
-    return terms
-
-
-def _float_numbers(symbolic: Symbolic) -> dict[sympy.Symbol, sympy.Float]:
-    """Every input, parameter and layer-output symbol -> its float value (from the float pass)."""
-    floats, found = symbolic.derivation.floats, {}
-    for tensor in symbolic.derivation.tensors.values():
-        if tensor.role == "input":
-            array = floats.values[0]
-        elif tensor.role == "output":
-            array = floats.values[tensor.layer + 1]
-        elif tensor.role in ("weight", "bias"):
-            array = symbolic.network.parameter(tensor.name)
-        else:
-            continue
-        for index in tensor.indices():
-            found[symbolic.symbol(tensor, index)] = sympy.Float(float(array[index]))
-    return found
-
-
-def _in_window(layer, where: tuple[int, ...], out: tuple[int, ...]) -> bool:
-    (kh, kw), (sh, sw) = layer.kernel, layer.stride
-    return where[0] == out[0] and 0 <= where[1] - out[1] * sh < kh and 0 <= where[2] - out[2] * sw < kw

@@ -5,61 +5,19 @@ Nothing here prints; the terminal, LaTeX and JSON printers only read these recor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-from ..maths.layers import Cut
 from ..maths.network import Network, Pass
 from ..maths.ops import FloatOps, RationalOps, SympyOps
 from .names import Tensor, tensors
+from .records import ElementGradient
+from .terms import parameter_gradient
 
 EXACT_WORK_LIMIT = 20_000  # multiply-adds up to which values are also computed exactly with SymPy ...
 TRANSCENDENTAL_WORK_LIMIT = 2_000  # ... or this many, with exp or tanh inside (exact forms grow per layer)
 RULES_WORK_LIMIT = 5_000  # ... and up to which every element's rule is built symbolically
-
-
-@dataclass(frozen=True)
-class ChainTerm:
-    """dL/d(out) * d(out)/d(param) for one output element the parameter touches."""
-
-    out: Tensor
-    out_index: tuple[int, ...]
-    factor: Tensor | None  # the input element that d(out)/d(param) equals; None when it is 1
-    factor_index: tuple[int, ...] | None
-    delta: object  # dL/d(out)
-    local: object  # d(out)/d(param)
-    cut: Cut | None  # why this term is zero (ReLU off, not the max-pool winner, padding), if it is
-    delta_approx: float | None = None  # the same as floats, for printing big exact forms
-    local_approx: float | None = None
-
-    @property
-    def product(self) -> object:
-        return self.delta * self.local
-
-
-@dataclass(frozen=True)
-class ParamGradient:
-    """dL/d(one parameter element) = the sum of its chain terms."""
-
-    tensor: Tensor
-    index: tuple[int, ...]
-    terms: tuple[ChainTerm, ...]
-    value: object
-    approx: float
-
-    @property
-    def name(self) -> str:
-        return self.tensor.element(self.index)
-
-    @property
-    def live_terms(self) -> tuple[ChainTerm, ...]:
-        return tuple(t for t in self.terms if t.cut is None)
-
-    @property
-    def cut_terms(self) -> tuple[ChainTerm, ...]:
-        return tuple(t for t in self.terms if t.cut is not None)
 
 
 def work(network: Network) -> int:
@@ -129,38 +87,6 @@ class Derivation:
     def input_tensor(self, position: int) -> Tensor:
         return self.tensors["input"] if position == 0 else self.layer_tensor(position - 1)
 
-    def gradient(self, tensor: Tensor, index: tuple[int, ...]) -> ParamGradient:
+    def gradient(self, tensor: Tensor, index: tuple[int, ...]) -> ElementGradient:
         """The chain-rule terms of one parameter element, with values and why any term is cut."""
-        position = tensor.layer
-        layer = self.network.layers[position]
-        param = tensor.name.split(".")[1]
-        values, floats = self.values, self.floats
-        out_tensor, in_tensor = self.layer_tensor(position), self.input_tensor(position)
-        one, zero = self.ops.const(1), self.ops.const(0)
-        terms = []
-        for term in layer.param_terms(param, index):
-            delta = values.deltas[position + 1][term.out_index]
-            delta_approx = float(floats.deltas[position + 1][term.out_index])
-            if term.in_index is None:
-                local = zero if term.padding else one
-                local_approx = float(local)
-            else:
-                local = values.values[position][term.in_index]
-                local_approx = float(floats.values[position][term.in_index])
-            cut = Cut.PADDING if term.padding else self.cut_reason(position, term.out_index)
-            factor = None if term.in_index is None else in_tensor
-            terms.append(
-                ChainTerm(out_tensor, term.out_index, factor, term.in_index, delta, local, cut, delta_approx, local_approx)
-            )
-        value = values.grads[tensor.name][index]
-        approx = float(self.floats.grads[tensor.name][index])
-        return ParamGradient(tensor, index, tuple(terms), value, approx)
-
-    def cut_reason(self, position: int, index: tuple[int, ...]) -> Cut | None:
-        """Why dL/d(output of layer `position`)[index] is zero because of a later kink, if it is."""
-        layers, kinks = self.network.layers, self.network.kinks
-        for later in range(position + 1, len(layers)):
-            reason = layers[later].cut_reason(index, kinks[later])
-            if reason or not layers[later].elementwise:
-                return reason
-        return None
+        return parameter_gradient(self, tensor, index)

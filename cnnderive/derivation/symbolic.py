@@ -134,6 +134,23 @@ class Symbolic:
                 found[self.symbol(tensor, index)] = array[index]
         return found
 
+    @cached_property
+    def float_numbers(self) -> dict[sympy.Symbol, sympy.Float]:
+        """Every input, parameter and layer-output symbol -> its float value (from the float pass)."""
+        floats, found = self.derivation.floats, {}
+        for tensor in self.derivation.tensors.values():
+            if tensor.role == "input":
+                array = floats.values[0]
+            elif tensor.role == "output":
+                array = floats.values[tensor.layer + 1]
+            elif tensor.role in ("weight", "bias"):
+                array = self.network.parameter(tensor.name)
+            else:
+                continue
+            for index in tensor.indices():
+                found[self.symbol(tensor, index)] = sympy.Float(float(array[index]))
+        return found
+
 
 def tree_size(expr: sympy.Expr, limit: int) -> int:
     """The number of nodes of an expression tree (shared subtrees counted each time), up to limit + 1."""

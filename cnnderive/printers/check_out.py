@@ -8,8 +8,9 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from ..check.checker import Comparison, ExprVerdict, Term, ValueVerdict
+from ..check.checker import Comparison, ExprVerdict, ValueVerdict
 from ..check.mistakes import Mistake
+from ..derivation.records import Term
 from .sympy_names import TextbookPrinter, textbook_names
 from .terminal import value_text
 
@@ -50,7 +51,8 @@ class CheckView:
 
     def term_label(self, term: Term) -> str:
         head = "∂L/∂" + term.out.unicode(term.out_index)
-        return head if term.local == 1 else f"{head}·{self.maths(term.local)}"
+        local = local_form(term)
+        return head if local == 1 else f"{head}·{self.maths(local)}"
 
     def terms_table(self, verdict) -> Table:
         asked = verdict.asked
@@ -63,11 +65,12 @@ class CheckView:
         live = [t for t in asked.terms if not t.cut]
         shown = {id(t) for t in (live + [t for t in asked.terms if t.cut])[:LISTED]}
         for term in (t for t in asked.terms if id(t) in shown):
-            local = self.maths(term.local)
+            form = local_form(term)
+            local = self.maths(form)
             table.add_row(
                 self.term_label(term),
-                value_text(term.delta_value),
-                local if term.local.is_number else f"{local} = {value_text(term.local_value)}",
+                value_text(term.delta),
+                local if form.is_number else f"{local} = {value_text(term.local)}",
                 value_text(term.value),
                 str(term.cut or ""),
                 style="dim" if term.cut else None,
@@ -108,8 +111,8 @@ class CheckView:
                 ("✗ wrong: ", "bold red"), f"you gave {verdict.given_text}; the gradient is {right_value}{error}"
             )
         )
-        if verdict.asked.right is not None:
-            parts.append(self.formula("right formula: ", verdict.asked.right))
+        if verdict.asked.form is not None:
+            parts.append(self.formula("right formula: ", verdict.asked.form))
         if verdict.asked.terms:
             parts.append(self.terms_table(verdict))
         if verdict.mistakes:
@@ -131,7 +134,7 @@ class CheckView:
             parts.append(
                 Text("  (read " + ", ".join(renamed[:16]) + (", …" if len(renamed) > 16 else "") + ")", style="dim")
             )
-        right = self.formula("right: ", verdict.asked.right)
+        right = self.formula("right: ", verdict.asked.form)
         if any(symbol.name.startswith("dL/d") for symbol in verdict.given.free_symbols) and verdict.asked.terms:
             step = " + ".join(self.term_label(t) for t in verdict.asked.terms if not t.cut) or "0"
             right = Group(Text("the chain rule, one step: ", style="bold") + Text(step), right)
@@ -215,3 +218,12 @@ class CheckView:
 
 def _s(count: int) -> str:
     return "" if count == 1 else "s"
+
+
+def local_form(term: Term) -> sympy.Expr:
+    """d(out)/d(element) as a formula: the closed form when built, else the factor's symbol or the number."""
+    if term.local_form is not None:
+        return term.local_form
+    if term.factor is not None:
+        return sympy.Symbol(term.factor.element(term.factor_index), real=True)
+    return sympy.sympify(term.local)

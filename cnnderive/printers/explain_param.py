@@ -91,7 +91,7 @@ def _term_table(view: View, g) -> Table:
         if written:
             put(lines, f" = {written}")
         delta, local, product = _approx(view, term)
-        value = number_text(term.product, product)
+        value = number_text(term.value, product)
         if term.factor is None:
             lines.append(f"\n= {value}")
         else:
@@ -138,7 +138,7 @@ def _cut_lines(g) -> list[RenderableType]:
 
 
 def _sum_lines(view: View, g, w: str) -> list[RenderableType]:
-    products = [number_text(t.product, _approx(view, t)[2]) for t in g.live_terms]
+    products = [number_text(t.value, _approx(view, t)[2]) for t in g.live_terms]
     if len(products) > MAX_LIVE:
         products = products[: MAX_LIVE - 2] + ["…"] + products[-2:]
     value = value_line(g.value, g.approx)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from ..derivation.build import ChainTerm, ParamGradient, exact_limit, work
+from ..derivation.build import exact_limit, work
 from ..derivation.names import Tensor
+from ..derivation.records import ElementGradient, Term
 from ..derivation.steps import LayerStep, Steps
 from ..maths.numbers import as_fraction
 from .latex_math import LINE, Notation, align, fits, matrix, number, partial, width
@@ -270,7 +271,7 @@ class Document:
 
     # -- one parameter element -----------------------------------------------------------------
 
-    def element_block(self, gradient: ParamGradient) -> str:
+    def element_block(self, gradient: ElementGradient) -> str:
         tensor, index = gradient.tensor, gradient.index
         symbol = tensor.latex(index)
         live, cut = gradient.live_terms, gradient.cut_terms
@@ -299,7 +300,7 @@ class Document:
             out.append(closed)
         return "\n".join(out) + "\n"
 
-    def term_sentence(self, gradient: ParamGradient) -> str:
+    def term_sentence(self, gradient: ElementGradient) -> str:
         terms = gradient.terms
         n, cut = len(terms), len(gradient.cut_terms)
         out = head(terms[0].out)
@@ -320,7 +321,7 @@ class Document:
             sentence += f" {cut} of them {'are' if cut > 1 else 'is'} zero (listed below), which leaves {n - cut}."
         return sentence
 
-    def term_tex(self, term: ChainTerm, position: int | None) -> str:
+    def term_tex(self, term: Term, position: int | None) -> str:
         if position is None:
             return r"+ \dots"
         tex = partial(term.out.latex(term.out_index))
@@ -342,13 +343,13 @@ class Document:
             shown.append((tex, delta.exact and local.exact))
         return shown
 
-    def term_numbers(self, term: ChainTerm | None, position: int) -> str:
+    def term_numbers(self, term: Term | None, position: int) -> str:
         tex, _ = self._numbers([term])[0]
         return tex if position == 0 else "+ " + tex
 
-    def cut_list(self, cut: tuple[ChainTerm, ...], total: int) -> str:
+    def cut_list(self, cut: tuple[Term, ...], total: int) -> str:
         """The zero terms, grouped by why they are zero, naming the outputs they come from."""
-        groups: dict[str, list[ChainTerm]] = {}
+        groups: dict[str, list[Term]] = {}
         for term in cut:
             groups.setdefault(term.cut, []).append(term)
         items = []
@@ -360,7 +361,7 @@ class Document:
             items.append(f"\\item {text(str(reason))}: {count}, at {', '.join(names)}")
         return "The terms that are zero, and why:\n\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}"
 
-    def closed_form(self, gradient: ParamGradient) -> str:
+    def closed_form(self, gradient: ElementGradient) -> str:
         symbolic = self.steps.symbolic
         if symbolic is None or self.notation is None:
             return ""
@@ -472,7 +473,7 @@ def _pack(items: list[tuple[str, float]]) -> str:
     return "\\begin{gather*}\n" + " \\\\\n".join(lines) + "\n\\end{gather*}"
 
 
-def _picked_terms(live: tuple[ChainTerm, ...]) -> tuple[list, list]:
+def _picked_terms(live: tuple[Term, ...]) -> tuple[list, list]:
     """Positions and terms to write out: all of them, or the first ones, a gap (None) and the last."""
     if len(live) <= MAX_TERMS:
         return list(range(len(live))), list(live)

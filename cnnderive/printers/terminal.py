@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..derivation.build import ChainTerm, Derivation, ParamGradient
+from ..derivation.build import Derivation
+from ..derivation.records import ElementGradient, Term
 from ..maths.numbers import as_fraction, terminates
 
 MAX_ROWS = 60
@@ -68,13 +69,13 @@ def value_text(value: object, approx: float | None = None) -> str:
     return f"≈ {number}"
 
 
-def term_text(term: ChainTerm) -> str:
+def term_text(term: Term) -> str:
     """∂L/∂z¹₁₂·x₁₂ (a bias term has no second factor)."""
     head = f"∂L/∂{term.out.unicode(term.out_index)}"
     return head if term.factor is None else f"{head}·{term.factor.unicode(term.factor_index)}"
 
 
-def chain_text(gradient: ParamGradient, limit: int = 4) -> str:
+def chain_text(gradient: ElementGradient, limit: int = 4) -> str:
     """The chain-rule sum, live terms first, with a count of the terms a kink cut."""
     live = [term_text(t) for t in gradient.live_terms]
     shown = " + ".join(live[:limit]) + (f" + … ({len(live)} terms)" if len(live) > limit else "")

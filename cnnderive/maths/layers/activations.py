@@ -17,6 +17,7 @@ class Identity(Layer):
 
     kind = "identity"
     elementwise = True
+    passes_through = True
 
     def forward(self, x, params, kinks, ops):
         return x

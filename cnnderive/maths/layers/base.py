@@ -71,6 +71,7 @@ class Layer:
     starts_stage: ClassVar[bool] = False  # conv and linear number the stages (superscripts)
     rational: ClassVar[bool] = True  # maps rationals to rationals, so kinks after it are exact
     elementwise: ClassVar[bool] = False
+    passes_through: ClassVar[bool] = False  # outputs are the inputs relabelled (flatten, identity): no factor
 
     name: str
     in_shape: Shape
@@ -119,6 +120,14 @@ class Layer:
     def cut_reason(self, index: Index, kinks: object) -> Cut | None:
         """Why d(output)/d(input[index]) is zero under these kinks, or None if it is not cut."""
         return None
+
+    def reaches(self, in_index: Index, out_index: Index) -> bool | None:
+        """Whether input element in_index feeds output element out_index; None: read it off the rule."""
+        return in_index == out_index if self.elementwise else None
+
+    def local_cut(self, in_index: Index, out_index: Index, kinks: object) -> Cut | None:
+        """Why d(out[out_index])/d(in[in_index]) is zero under these kinks (it is zero when called)."""
+        return self.cut_reason(in_index, kinks)
 
     def mask(self, kinks: object) -> np.ndarray | None:
         """Where gradient flows, as 0/1 (the ReLU derivative, the max-pool routing), or None."""

@@ -18,6 +18,7 @@ class Flatten(Layer):
 
     kind = "flatten"
     letter = "f"
+    passes_through = True
 
     def output_shape(self) -> Shape:
         return (int(np.prod(self.in_shape)),)

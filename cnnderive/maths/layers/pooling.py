@@ -35,6 +35,11 @@ class _Pool(Layer):
         view = view[:, :: self.stride[0], :: self.stride[1]][:, : self.out_shape[1], : self.out_shape[2]]
         return view.reshape(*self.out_shape, self.kernel[0] * self.kernel[1])
 
+    def reaches(self, in_index: Index, out_index: Index) -> bool:
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        c, row, col = in_index
+        return c == out_index[0] and 0 <= row - out_index[1] * sh < kh and 0 <= col - out_index[2] * sw < kw
+
     def covered(self, index: Index) -> bool:
         _, row, col = index
         (kh, kw), (sh, sw) = self.kernel, self.stride
@@ -77,6 +82,9 @@ class MaxPool2d(_Pool):
         mask = np.zeros(self.in_shape, dtype=int)
         mask[np.broadcast_to(self._channels(), rows.shape), rows, cols] = 1
         return mask
+
+    def local_cut(self, in_index: Index, out_index: Index, kinks) -> Cut | None:
+        return Cut.NOT_MAXIMUM
 
     def cut_reason(self, index: Index, kinks) -> Cut | None:
         if self.mask(kinks)[index]:

@@ -1,0 +1,111 @@
+"""The chain-rule terms of one element, built once here for every reader (explain, latex, grad, check)."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from ..maths.layers import Cut
+from .names import Tensor
+from .records import ElementGradient, Term
+
+
+def parameter_gradient(derivation, tensor: Tensor, index: tuple[int, ...], symbolic=None) -> ElementGradient:
+    """dL/d(one weight or bias element): one term per output element the parameter touches.
+
+    With `symbolic` (derivation.symbolic.Symbolic) each term also carries its closed forms.
+    """
+    position = tensor.layer
+    layer = derivation.network.layers[position]
+    values, floats = derivation.values, derivation.floats
+    out_tensor, in_tensor = derivation.layer_tensor(position), derivation.input_tensor(position)
+    one, zero = derivation.ops.const(1), derivation.ops.const(0)
+    deltas_form = symbolic.backward.deltas[position + 1] if symbolic is not None else None
+    terms = []
+    for link in layer.param_terms(tensor.name.split(".")[1], index):
+        if link.in_index is None:
+            local = zero if link.padding else one
+            local_approx = float(local)
+            local_form = sympy.Integer(0 if link.padding else 1) if symbolic is not None else None
+        else:
+            local = values.values[position][link.in_index]
+            local_approx = float(floats.values[position][link.in_index])
+            local_form = symbolic.symbol(in_tensor, link.in_index) if symbolic is not None else None
+        terms.append(
+            Term(
+                out=out_tensor,
+                out_index=link.out_index,
+                factor=None if link.in_index is None else in_tensor,
+                factor_index=link.in_index,
+                delta=values.deltas[position + 1][link.out_index],
+                local=local,
+                delta_approx=float(floats.deltas[position + 1][link.out_index]),
+                local_approx=local_approx,
+                cut=Cut.PADDING if link.padding else later_cut(derivation.network, position, link.out_index),
+                delta_form=sympy.sympify(deltas_form[link.out_index]) if deltas_form is not None else None,
+                local_form=local_form,
+            )
+        )
+    value = values.grads[tensor.name][index]
+    approx = float(floats.grads[tensor.name][index])
+    form = symbolic.gradient(tensor, index) if symbolic is not None else None
+    return ElementGradient(tensor, index, tuple(terms), value, approx, form)
+
+
+def intermediate_gradient(symbolic, tensor: Tensor, index: tuple[int, ...]) -> ElementGradient:
+    """dL/d(an input or layer-output element): one term per element of the next layer that uses it."""
+    derivation, layers = symbolic.derivation, symbolic.network.layers
+    position = 0 if tensor.role == "input" else tensor.layer + 1
+    form = sympy.factor_terms(sympy.sympify(symbolic.backward.deltas[position][index]))
+    value, approx = derivation.values.deltas[position][index], float(derivation.floats.deltas[position][index])
+    symbol = symbolic.symbol(tensor, index)
+    while position < len(layers) and layers[position].passes_through:
+        outputs = symbolic.arrays[f"{layers[position].name}.output"]
+        symbol = next(s for s in outputs.flat if symbolic.definitions[s] == symbol)
+        position += 1
+    terms = _next_layer_terms(symbolic, position, symbol) if position < len(layers) else ()
+    return ElementGradient(tensor, index, tuple(terms), value, approx, form)
+
+
+def _next_layer_terms(symbolic, position: int, symbol: sympy.Symbol) -> list[Term]:
+    derivation, layer = symbolic.derivation, symbolic.network.layers[position]
+    out_tensor = derivation.layer_tensor(position)
+    deltas, delta_values = symbolic.backward.deltas[position + 1], derivation.values.deltas[position + 1]
+    delta_floats = derivation.floats.deltas[position + 1]
+    numbers, floats = symbolic.numbers, symbolic.float_numbers
+    kinks = symbolic.network.kinks[position]
+    _, where = symbolic.owner[symbol]
+    terms = []
+    for m, out in np.ndenumerate(symbolic.arrays[out_tensor.name]):
+        rule = symbolic.definitions[out]
+        reached = layer.reaches(where, m)
+        if reached is False or (reached is None and symbol not in rule.free_symbols):
+            continue
+        local = sympy.diff(rule, symbol)
+        cut = layer.local_cut(where, m, kinks) if local == 0 else None
+        terms.append(
+            Term(
+                out=out_tensor,
+                out_index=m,
+                factor=None,
+                factor_index=None,
+                delta=delta_values[m],
+                local=sympy.sympify(local).xreplace(numbers),
+                delta_approx=float(delta_floats[m]),
+                local_approx=float(sympy.sympify(local).xreplace(floats)),
+                cut=cut or later_cut(derivation.network, position, m),
+                delta_form=sympy.sympify(deltas[m]),
+                local_form=local,
+            )
+        )
+    return terms
+
+
+def later_cut(network, position: int, index: tuple[int, ...]) -> Cut | None:
+    """Why dL/d(output of layer `position`)[index] is zero because of a later kink, if it is."""
+    layers, kinks = network.layers, network.kinks
+    for later in range(position + 1, len(layers)):
+        reason = layers[later].cut_reason(index, kinks[later])
+        if reason or not layers[later].elementwise:
+            return reason
+    return None
