@@ -23,7 +23,8 @@ import yaml
 
 from cnnderive.config import load, loads
 from cnnderive.config.yaml_io import _Loader, _yaml_load
-from cnnderive.derivation.build import EXACT_WORK_LIMIT, Derivation, work
+from cnnderive.derivation.budget import BUDGET, work
+from cnnderive.derivation.build import Derivation
 from cnnderive.maths.ops import FloatOps, NotRational, RationalOps, SympyOps, exact_tensordot, object_array
 from tests.conftest import CONFIGS, ROOT
 
@@ -31,7 +32,7 @@ ACCEPTANCE = ROOT.parent / "shared" / "acceptance" / "cases"
 SMALL = [
     path
     for path in sorted(CONFIGS.glob("*.yaml")) + sorted(ACCEPTANCE.glob("*.yaml"))
-    if work(load(path)) <= EXACT_WORK_LIMIT
+    if work(load(path)) <= BUDGET.exact_work
 ]
 
 

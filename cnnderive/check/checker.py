@@ -15,7 +15,8 @@ from functools import cached_property
 import numpy as np
 import sympy
 
-from ..derivation.build import Derivation, work
+from ..derivation.budget import work
+from ..derivation.build import Derivation
 from ..derivation.names import Tensor, parse_element
 from ..derivation.records import ElementGradient
 from ..derivation.symbolic import Symbolic
@@ -28,7 +29,6 @@ from .mistakes import Mistake, Track, Variant, symbolic_run, variants
 from .values import _same_number, close, parse_value, relative_error
 
 DEFAULT_TOL = 1e-6
-CLOSED_FORM_LIMIT = 5_000  # multiply-adds up to which formulas are compared (hand-sized networks)
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,10 @@ class Checker:
 
     @cached_property
     def symbolic(self) -> Symbolic:
-        if self.size > CLOSED_FORM_LIMIT:
+        if self.size > self.derivation.budget.closed_form_work:
             raise UserError(
                 f"this network is too big for closed forms ({self.size:,} multiply-adds; check compares them up "
-                f"to {CLOSED_FORM_LIMIT:,}): check a parameter with --value instead",
+                f"to {self.derivation.budget.closed_form_work:,}): check a parameter with --value instead",
                 field="check",
             )
         return Symbolic(self.derivation)
@@ -86,7 +86,7 @@ class Checker:
     @cached_property
     def asked(self) -> ElementGradient:
         if self.tensor.role in ("weight", "bias"):
-            symbolic = self.symbolic if self.size <= CLOSED_FORM_LIMIT else None
+            symbolic = self.symbolic if self.size <= self.derivation.budget.closed_form_work else None
             return parameter_gradient(self.derivation, self.tensor, self.index, symbolic)
         return intermediate_gradient(self.symbolic, self.tensor, self.index)
 

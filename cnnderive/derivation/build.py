@@ -11,32 +11,19 @@ import numpy as np
 
 from ..maths.network import Network, Pass
 from ..maths.ops import FloatOps, RationalOps, SympyOps
+from .budget import BUDGET, Budget, work
 from .names import Tensor, tensors
 from .records import ElementGradient
 from .terms import parameter_gradient
-
-EXACT_WORK_LIMIT = 20_000  # multiply-adds up to which values are also computed exactly with SymPy ...
-TRANSCENDENTAL_WORK_LIMIT = 2_000  # ... or this many, with exp or tanh inside (exact forms grow per layer)
-RULES_WORK_LIMIT = 5_000  # ... and up to which every element's rule is built symbolically
-
-
-def work(network: Network) -> int:
-    """Multiply-adds of one forward pass: the measure of how big a network is."""
-    return sum(layer.work() for layer in network.layers)
-
-
-def exact_limit(network: Network) -> int:
-    """The size up to which exact values are computed: rational forms stay small, exp/tanh forms do not."""
-    rational = all(layer.rational for layer in network.layers)
-    return EXACT_WORK_LIMIT if rational else TRANSCENDENTAL_WORK_LIMIT
 
 
 class Derivation:
     """A network with its passes: floats always, exact values (SymPy) when the network is small."""
 
-    def __init__(self, network: Network, exact: bool | None = None) -> None:
+    def __init__(self, network: Network, exact: bool | None = None, budget: Budget = BUDGET) -> None:
         self.network = network
-        self.exact = work(network) <= exact_limit(network) if exact is None else exact
+        self.budget = budget
+        self.exact = work(network) <= budget.exact_limit(network) if exact is None else exact
         self.ops = SympyOps() if self.exact else FloatOps()
         self.tensors = tensors(network)
 
@@ -53,7 +40,7 @@ class Derivation:
     def nearest(self) -> Pass:
         """The pass as floats that are the nearest doubles to the exact values where that is cheap
         (a rational network: one exact pass in fractions), else the float pass."""
-        if not (self.network.is_rational() and work(self.network) <= 50 * EXACT_WORK_LIMIT):
+        if not (self.network.is_rational() and work(self.network) <= self.budget.nearest_work):
             return self.floats
         rational, floats = self.network.run(RationalOps()), FloatOps()
         return Pass(

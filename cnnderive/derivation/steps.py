@@ -13,7 +13,8 @@ import numpy as np
 import sympy
 
 from ..maths.layers import Layer
-from .build import RULES_WORK_LIMIT, Derivation, work
+from .budget import work
+from .build import Derivation
 from .names import Tensor
 
 
@@ -59,7 +60,7 @@ class Steps:
 def build_steps(derivation: Derivation) -> Steps:
     """All the layer steps of a derivation; rules only when the network is small enough to print them."""
     symbolic = None
-    if work(derivation.network) <= RULES_WORK_LIMIT:
+    if work(derivation.network) <= derivation.budget.rules_work:
         from .symbolic import Symbolic
 
         symbolic = Symbolic(derivation)
@@ -93,4 +94,3 @@ def build_steps(derivation: Derivation) -> Steps:
     loss_rule = symbolic.rule(derivation.tensors["loss"], ()) if symbolic is not None else None
     loss = LossStep(loss_rule, values.loss, output, values.deltas[-1], fused)
     return Steps(derivation, symbolic, tuple(steps), loss)
-

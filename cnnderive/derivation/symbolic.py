@@ -17,21 +17,20 @@ import sympy
 from ..errors import UserError
 from ..maths.network import Pass
 from ..maths.ops import SympyOps, object_array
-from .build import EXACT_WORK_LIMIT, Derivation, work
+from .budget import expanded_terms, tree_size, work
+from .build import Derivation
 from .names import Tensor
-
-MAX_TERMS = 5_000  # a fully expanded form with more terms than this is refused, not printed
-MAX_NODES = 4_000  # ... and so is one whose expression over inputs and parameters is bigger than this
 
 
 class Symbolic:
     """SymPy symbols, definitions and closed-form gradients of one network."""
 
     def __init__(self, derivation: Derivation) -> None:
-        if work(derivation.network) > 4 * EXACT_WORK_LIMIT:
+        limit = derivation.budget.symbolic_work
+        if work(derivation.network) > limit:
             raise UserError(
                 f"the network is too big for closed forms ({work(derivation.network):,} multiply-adds, "
-                f"limit {4 * EXACT_WORK_LIMIT:,}); values and chain-rule terms still work without --expand"
+                f"limit {limit:,}); values and chain-rule terms still work without --expand"
             )
         self.derivation = derivation
         self.network = derivation.network
@@ -115,9 +114,14 @@ class Symbolic:
     def expand(self, expr: sympy.Expr, what: str = "this closed form") -> sympy.Expr:
         """The fully expanded form over inputs and parameters, refused when it would be too large."""
         leaves = self.in_leaves(expr)
-        terms, nodes = expanded_terms(leaves), tree_size(leaves, MAX_NODES)
-        if terms > MAX_TERMS or nodes > MAX_NODES:
-            size = f"about {terms:,} terms" if terms > MAX_TERMS else f"more than {MAX_NODES:,} symbols and operations"
+        budget = self.derivation.budget
+        terms, nodes = expanded_terms(leaves), tree_size(leaves, budget.expand_nodes)
+        if terms > budget.expand_terms or nodes > budget.expand_nodes:
+            size = (
+                f"about {terms:,} terms"
+                if terms > budget.expand_terms
+                else f"more than {budget.expand_nodes:,} symbols and operations"
+            )
             raise UserError(
                 f"{what} would expand to {size}, too long to print; leave out --expand, "
                 "or ask about a parameter nearer the output"
@@ -150,26 +154,3 @@ class Symbolic:
             for index in tensor.indices():
                 found[self.symbol(tensor, index)] = sympy.Float(float(array[index]))
         return found
-
-
-def tree_size(expr: sympy.Expr, limit: int) -> int:
-    """The number of nodes of an expression tree (shared subtrees counted each time), up to limit + 1."""
-    stack, seen = [expr], 0
-    while stack and seen <= limit:
-        seen += 1
-        stack.extend(stack.pop().args)
-    return seen
-
-
-def expanded_terms(expr: sympy.Expr) -> int:
-    """An upper estimate of the number of terms of expand(expr), without expanding."""
-    if expr.is_Add:
-        return sum(expanded_terms(arg) for arg in expr.args)
-    if expr.is_Mul:
-        count = 1
-        for arg in expr.args:
-            count *= expanded_terms(arg)
-        return count
-    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
-        return expanded_terms(expr.base) ** int(expr.exp)
-    return 1

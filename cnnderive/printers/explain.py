@@ -14,7 +14,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from ..derivation.build import work
+from ..derivation.budget import work
 from .explain_backward import backward
 from .explain_param import param_section
 from .explain_view import ACCENT, View, equation, indent, prose, scalar

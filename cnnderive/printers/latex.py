@@ -9,9 +9,8 @@ networks: matrices, channels, chain-rule terms and worked elements are cut, and 
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
-from ..derivation.build import exact_limit, work
+from ..derivation.budget import small_enough, work
 from ..derivation.names import Tensor
 from ..derivation.records import ElementGradient, Term
 from ..derivation.steps import LayerStep, Steps
@@ -25,7 +24,6 @@ MAX_CUT = 6  # zero terms listed one by one
 MAX_ELEMENTS = 6  # elements worked out per parameter tensor in the whole document
 MAX_PARAM_ELEMENTS = 48  # elements worked out when --param names a whole tensor
 RULE_LINES = 5  # a rule or closed form longer than this many lines is left out
-CLOSED_FORM_NODES = 300  # a closed form bigger than this (SymPy nodes) is not even factored
 
 PACKAGES = r"""\usepackage[a4paper,margin=2cm]{geometry}
 \usepackage{amsmath,amssymb}
@@ -65,6 +63,7 @@ class Document:
     def __init__(self, steps: Steps) -> None:
         self.steps = steps
         self.derivation = steps.derivation
+        self.budget = steps.derivation.budget
         self.network = steps.derivation.network
         self.floats = steps.derivation.floats  # the float pass: decimals of values that are not rational
         symbolic = steps.symbolic
@@ -120,7 +119,7 @@ class Document:
         if not self.derivation.exact:
             lines.append(
                 f"This network is big ({work(self.network):,} multiply-adds; exact arithmetic is used up to "
-                f"{exact_limit(self.network):,} for a network like it), so its values are computed in floating "
+                f"{self.derivation.budget.exact_limit(self.network):,} for a network like it), so its values are computed in floating "
                 "point and the rules are described in words."
             )
         return "\n".join(lines) + "\n"
@@ -366,7 +365,9 @@ class Document:
         if symbolic is None or self.notation is None:
             return ""
         lhs = partial(gradient.tensor.latex(gradient.index))
-        if not _small(symbolic.backward.grads[gradient.tensor.name][gradient.index], CLOSED_FORM_NODES):
+        if not small_enough(
+            symbolic.backward.grads[gradient.tensor.name][gradient.index], self.budget.factored_form_nodes
+        ):
             return ""  # too long to print anyway, and factoring it would take SymPy minutes
         pieces = self.notation.pieces(symbolic.gradient(gradient.tensor, gradient.index))
         if not fits(pieces, lhs, RULE_LINES):
@@ -389,7 +390,12 @@ class Document:
                 return [("=", [fraction, "= " + decimal.tex])]
             return [("=", [fraction, r"\approx " + rounded.tex])]
         symbolic = f is None and not isinstance(value, (float, np.floating)) and self.notation is not None
-        if symbolic and not rounded.exact and not approx_before and _small(value):
+        if (
+            symbolic
+            and not rounded.exact
+            and not approx_before
+            and small_enough(value, self.budget.shown_form_nodes_latex)
+        ):
             exact_tex = self.notation.tex(value)
             if width(exact_tex) < LINE / 2:
                 return [("=", [exact_tex, r"\approx " + rounded.tex])]
@@ -449,14 +455,6 @@ class Document:
         relation = "=" if exact else r"\approx"
         top = "^{\\top}" if vector else ""
         return f"{lhs} {relation} {tex}{top}", width(lhs) + 3.0 + w
-
-
-def _small(expr, limit: int = 40) -> bool:
-    """Whether a SymPy expression has at most `limit` nodes (without walking a huge one to the end)."""
-    for count, _ in enumerate(sympy.preorder_traversal(expr)):
-        if count >= limit:
-            return False
-    return True
 
 
 def _pack(items: list[tuple[str, float]]) -> str:

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..derivation.budget import BUDGET, small_enough
 from ..derivation.build import Derivation
 from ..derivation.records import ElementGradient, Term
 from ..maths.numbers import as_fraction, terminates
@@ -36,19 +37,6 @@ def decimal(value: object, digits: int = 6) -> str:
     return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")
 
 
-def is_small(value: object, limit: int = 12) -> bool:
-    """True when an exact form has at most `limit` nodes: short enough to print and evaluate."""
-    if not hasattr(value, "args"):
-        return True
-    stack, seen = [value], 0
-    while stack:
-        seen += 1
-        if seen > limit:
-            return False
-        stack.extend(stack.pop().args)
-    return True
-
-
 def value_text(value: object, approx: float | None = None) -> str:
     """Exact and decimal together: '7/40 = 0.175', 'exp(1/10) ≈ 1.10517', or '≈ 0.3' for big forms.
 
@@ -64,7 +52,7 @@ def value_text(value: object, approx: float | None = None) -> str:
         shown = decimal(q, 15) if terminates(q.denominator) else decimal(q)
         return f"{q} {'=' if terminates(q.denominator) else '≈'} {shown}"
     number = decimal(approx if approx is not None else value)
-    if is_small(value) and len(text := str(value)) <= LONG:
+    if small_enough(value, BUDGET.shown_form_nodes) and len(text := str(value)) <= LONG:
         return f"{text} ≈ {number}"
     return f"≈ {number}"
 
