@@ -86,7 +86,7 @@ def test_seed001_asker_on_the_command_line():
     result = run(SEED001, "--param", W1, "--expr", ASKER)
     assert result.returncode == 1, result.stderr
     assert "✗ wrong" in result.stdout and "a product of sums instead of a sum of products" in result.stdout
-    assert "12 extra" in result.stdout and "w²₁₁·x₁₂" in result.stdout
+    assert "12 extra" in result.stdout and "x₁₂·w²₁₁" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from rich.text import Text
 from ..check.checker import Comparison, ExprVerdict, ValueVerdict
 from ..check.mistakes import Mistake
 from ..derivation.records import Term
-from .sympy_names import TextbookPrinter, textbook_names
+from .sympy_names import TextbookPrinter
 from .terminal import value_text
 
 LISTED = 24  # terms listed per kind in a term-by-term comparison, and rows of the chain-rule table
@@ -23,9 +23,7 @@ class CheckView:
 
     def __init__(self, derivation) -> None:
         self.network = derivation.network
-        names = textbook_names(derivation)
-        names |= {sympy.Symbol("dL/d" + s.name, real=True): "∂L/∂" + name for s, name in names.items()}
-        self.printer = TextbookPrinter(names)
+        self.printer = TextbookPrinter(derivation)
 
     def maths(self, expr) -> str:
         return self.printer.doprint(expr)

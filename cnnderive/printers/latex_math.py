@@ -11,13 +11,13 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import ClassVar
 
 import numpy as np
 import sympy
 from sympy.printing.latex import LatexPrinter
 
 from ..maths.numbers import as_fraction, terminates
+from .notation import element_key
 
 LINE = 66.0  # width of one displayed line (A4, 2 cm margins, 11pt), in letter units
 MAX_SHOWN = 8  # rows or columns of a matrix shown; more are cut to the first 6, dots and the last
@@ -208,30 +208,17 @@ class TextbookPrinter(LatexPrinter):
 class Notation:
     """Each SymPy symbol of the derivation -> its textbook name, printed in textbook order.
 
-    SymPy orders the factors of a product and the terms of a sum by symbol name; the program's
-    names (`input[0,0,10]`) would sort `x_{1,11}` before `x_{1,2}`. So each symbol is swapped,
-    for printing only, for one whose name sorts as a textbook does (and as `explain` prints):
-    gradients first, then the input, layer outputs by layer, weights, biases, the target, the
-    loss; elements row by row. So a product reads dL/dz x or x w, and a sum ends with its bias.
+    SymPy's LaTeX printer orders factors and terms by symbol name; the program's names
+    (`input[0,0,10]`) would sort `x_{1,11}` before `x_{1,2}`. So each symbol is swapped, for
+    printing only, for one whose name sorts in the one textbook order of `notation.element_key`.
     """
-
-    RANK: ClassVar[dict[str, int]] = {
-        "delta": 0,
-        "input": 1,
-        "output": 2,
-        "weight": 3,
-        "bias": 4,
-        "target": 5,
-        "loss": 6,
-    }
 
     def __init__(self, owner: dict, delta_owner: dict) -> None:
         self.swap: dict[sympy.Symbol, sympy.Symbol] = {}
         names: dict[sympy.Symbol, str] = {}
         for table, is_delta in ((owner, False), (delta_owner, True)):
             for symbol, (tensor, index) in table.items():
-                rank = self.RANK["delta" if is_delta else tensor.role]
-                layer = -1 if tensor.layer is None else tensor.layer
+                rank, layer, _ = element_key(tensor, index, is_delta)
                 flat = int(np.ravel_multi_index(index, tensor.shape)) if tensor.shape else 0
                 stand_in = sympy.Symbol(f"s{rank}_{layer + 1:04d}_{flat:08d}", real=True)
                 self.swap[symbol] = stand_in

@@ -5,11 +5,11 @@ Symbols are named by their canonical names (`conv1.weight[0,0,0,0]`, `dL/dconv1.
 `Symbolic.owner` / `Symbolic.delta_owner` map them back to (Tensor, index), which knows the
 textbook name. Two styles:
 
-- "plain" (default): SymPy's own factor order, `·` for products, `^` for powers: text that the
-  `check --expr` parser reads back.
-- "textbook": factors in the order a textbook writes them (upstream gradient, data, parameters,
-  then sums: ∂L/∂z¹₁₂·x₁₂, x₁₁·w¹₁₁ + … + b¹₁), indices in numeric order, small powers raised
-  ((w²₁₁)²), √, short decimals. What `explain` prints.
+Both styles write factors and terms in the one textbook order of `notation` (upstream gradient,
+data, parameters, then sums: ∂L/∂z¹₁₂·x₁₂, x₁₁·w¹₁₁ + … + b¹₁):
+
+- "plain" (default): `·` for products, `^` for powers: text that the `check --expr` parser reads back.
+- "textbook": small powers raised ((w²₁₁)²), √, short decimals. What `explain` prints.
 """
 
 from __future__ import annotations
@@ -22,19 +22,17 @@ from sympy.core.sorting import default_sort_key
 from sympy.printing.precedence import precedence
 from sympy.printing.str import StrPrinter
 
+from .notation import OTHER, element_key
+
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
-# Factors of a product in textbook order: number, upstream gradient, data (input, then layer
-# outputs), parameters, target, then anything else (sums, functions).
-_ROLE_RANK = {"delta": 1, "input": 2, "output": 3, "weight": 4, "bias": 5, "target": 6, "loss": 6}
-_OTHER = 7
 
 
 class TextbookPrinter(StrPrinter):
     """StrPrinter with each element symbol shown by its textbook name, · for products.
 
-    `names` is either a ready dict Symbol -> name, or a Symbolic (its owner maps give the names,
-    in the form chosen by the `names` setting: unicode, ascii or canonical).
+    `names` is a ready dict Symbol -> name, or a Symbolic or a Derivation (whose elements give the
+    names, in the form chosen by the `names` setting: unicode, ascii or canonical, and the order).
     """
 
     printmethod = "_textbook"
@@ -47,8 +45,12 @@ class TextbookPrinter(StrPrinter):
         if self._settings["style"] not in ("plain", "textbook"):
             raise ValueError(f"style must be plain or textbook, not {self._settings['style']!r}")
         self.names: dict = names if isinstance(names, dict) else {}
-        self.owner: dict = {} if isinstance(names, dict) or names is None else dict(names.owner)
-        self.delta_owner: dict = {} if isinstance(names, dict) or names is None else dict(names.delta_owner)
+        if isinstance(names, dict) or names is None:
+            self.owner, self.delta_owner = {}, {}
+        elif hasattr(names, "owner"):  # a Symbolic
+            self.owner, self.delta_owner = dict(names.owner), dict(names.delta_owner)
+        else:  # a Derivation: the same symbols as Symbolic's, without building it
+            self.owner, self.delta_owner = element_owners(names.tensors)
         self.textbook = self._settings["style"] == "textbook"
 
     # names ------------------------------------------------------------------------------------
@@ -78,21 +80,18 @@ class TextbookPrinter(StrPrinter):
         base = factor.base if factor.is_Pow else factor
         if base.is_Number:
             return (0, 0, ())
-        for owners, role in ((self.delta_owner, "delta"), (self.owner, None)):
-            if base in owners:
-                tensor, index = owners[base]
-                position = -1 if tensor.layer is None else tensor.layer
-                return (_ROLE_RANK.get(role or tensor.role, _OTHER), position, index)
-        return (_OTHER, 0, ())
+        if base in self.delta_owner:
+            return element_key(*self.delta_owner[base], is_delta=True)
+        if base in self.owner:
+            return element_key(*self.owner[base])
+        return (OTHER, 0, ())
 
     def ordered_factors(self, expr) -> list:
-        """The factors of a product in the order they are printed."""
-        if not self.textbook:
-            return list(expr.as_ordered_factors()) if expr.is_Mul else [expr]
+        """The factors of a product in the order they are printed (notation.element_key)."""
         return sorted(Mul.make_args(expr), key=lambda f: (self._rank(f), default_sort_key(f)))
 
     def _as_ordered_terms(self, expr, order=None) -> list:
-        if not self.textbook or (order or self.order) not in (None, "textbook"):
+        if (order or self.order) not in (None, "textbook"):
             return super()._as_ordered_terms(expr, order)
         return sorted(Add.make_args(expr), key=self._term_key)
 
@@ -147,6 +146,16 @@ class TextbookPrinter(StrPrinter):
         if exp.is_Integer and self._settings["names"] == "unicode":
             return shown + str(exp).translate(_SUPERSCRIPT)
         return f"{shown}^{self.parenthesize(exp, prec, strict=False)}"
+
+
+def element_owners(tensors: dict) -> tuple[dict, dict]:
+    """Symbol -> (tensor, index) for every element and for ∂L/∂ of it, named as Symbolic names them."""
+    owner, delta_owner = {}, {}
+    for tensor in tensors.values():
+        for index in tensor.indices():
+            owner[sympy.Symbol(tensor.element(index), real=True)] = (tensor, index)
+            delta_owner[sympy.Symbol("dL/d" + tensor.element(index), real=True)] = (tensor, index)
+    return owner, delta_owner
 
 
 def textbook_names(source) -> dict[sympy.Symbol, str]:
