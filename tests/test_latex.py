@@ -115,7 +115,9 @@ def test_values_are_those_of_grad_json(config):
     expected = json.loads(result.stdout)
     tex = document(path)
     loss = tex[tex.index("\\subsection*{The loss}") :]
-    assert final_value(loss) == pytest.approx(expected["loss"], rel=1e-5, abs=1e-9)
+    assert final_value(loss) == pytest.approx(
+        expected["loss"], rel=5e-4, abs=1e-9
+    )  # 4 significant digits (printers/numbers.py)
     markers = re.findall(r"^% (\S+)\[([\d,]+)\]$", tex, re.MULTILINE)
     assert {name for name, _ in markers} == set(expected["gradients"])  # every tensor has worked elements
     for name, index in markers:
@@ -123,7 +125,9 @@ def test_values_are_those_of_grad_json(config):
         for i in map(int, index.split(",")):
             value = value[i]
         element = f"{name}[{index}]"
-        assert final_value(block(tex, element)) == pytest.approx(value, rel=1e-5, abs=1e-9), element
+        assert final_value(block(tex, element)) == pytest.approx(
+            value, rel=5e-4, abs=1e-9
+        )  # 4 significant digits (printers/numbers.py), element
 
 
 def test_seed001_gives_dC_dw11_as_the_sum_of_the_four_input_weight_products():

@@ -17,6 +17,7 @@ from ..derivation.steps import LayerStep, Steps
 from ..maths.numbers import as_fraction
 from .latex_math import LINE, Notation, align, fits, matrix, number, partial, width
 from .latex_words import BACKWARD, FORWARD, LOSS_DELTA, MASK_TEXT, head, text, tt
+from .numbers import full_decimal
 
 MAX_BLOCKS = 3  # matrices shown per tensor (channels, or filters of a weight)
 MAX_TERMS = 10  # chain-rule terms written out per parameter element
@@ -108,7 +109,7 @@ class Document:
             )
         lines.append(
             r"Numbers are exact (fractions, or decimals that end) unless written after $\approx$: those are"
-            r" rounded to 6 significant digits (4 in matrices). A matrix with more than 8 rows or columns"
+            r" rounded to 4 significant digits. A matrix with more than 8 rows or columns"
             r" shows the first ones, dots, and the last."
         )
         if self.derivation.exact and not self.network.is_rational():
@@ -379,15 +380,15 @@ class Document:
     def value_rows(self, value: object, approx: float, approx_before: bool = False) -> list[tuple[str, list[str]]]:
         """The rows that end an equation: the exact value and its decimal, or the decimal alone."""
         f = as_fraction(value)
-        rounded = number(value, digits=6, approx=approx)
+        rounded = number(value, approx=approx)
         if f is not None and not approx_before:
-            decimal = number(value, digits=15, longest=18)
             if f.denominator == 1:
                 return [("=", [str(f.numerator)])]
             sign = "-" if f < 0 else ""
             fraction = rf"{sign}\frac{{{abs(f.numerator)}}}{{{f.denominator}}}"
-            if decimal.exact:
-                return [("=", [fraction, "= " + decimal.tex])]
+            full = full_decimal(f)
+            if full is not None:
+                return [("=", [fraction, "= " + full])]
             return [("=", [fraction, r"\approx " + rounded.tex])]
         symbolic = f is None and not isinstance(value, (float, np.floating)) and self.notation is not None
         if (

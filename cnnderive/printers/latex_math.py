@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
-from fractions import Fraction
 
 import numpy as np
 import sympy
 from sympy.printing.latex import LatexPrinter
 
-from ..maths.numbers import as_fraction, terminates
+from . import numbers
 from .notation import element_key
 
 LINE = 66.0  # width of one displayed line (A4, 2 cm margins, 11pt), in letter units
@@ -118,46 +116,26 @@ class Shown:
         return f"({self.tex})" if self.tex.startswith("-") else self.tex
 
 
-def _exact_decimal(f: Fraction) -> str:
-    with localcontext() as context:
-        context.prec = 60
-        text = format(Decimal(f.numerator) / Decimal(f.denominator), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+def rounded(value: object) -> str:
+    """A value rounded as every printer rounds it, very small or large ones as m \\times 10^{e}."""
+    return _tex(numbers.rounded(value))
 
 
-def rounded(x: float, digits: int) -> str:
-    """x to `digits` significant digits; very small or large numbers as m \\times 10^{e}."""
-    if x == 0:
-        return "0"
-    text = f"{x:.{digits}g}"
+def _tex(text: str) -> str:
     if "e" in text:
         mantissa, exponent = text.split("e")
         return rf"{mantissa} \times 10^{{{int(exponent)}}}"
     return text
 
 
-def number(value: object, digits: int = 6, longest: int = 10, small: str = r"\frac", approx=None) -> Shown:
-    """A value as exact text when short (a terminating decimal, a small fraction), else rounded.
-
-    `approx` is the value's float from the float pass: evaluating a long exact form with exp and
-    tanh to a float is slow in SymPy, so the float pass gives the decimals of irrational values.
-    """
-    f = as_fraction(value)
-    if f is not None:
-        if terminates(f.denominator):
-            text = _exact_decimal(f)
-            if len(text) <= longest:
-                return Shown(text, True)
-        elif len(str(abs(f.numerator))) <= 3 and len(str(f.denominator)) <= 3:
-            sign = "-" if f < 0 else ""
-            return Shown(rf"{sign}{small}{{{abs(f.numerator)}}}{{{f.denominator}}}", True)
-    x = float(approx) if approx is not None and f is None else float(value)
-    text = rounded(x, digits)
-    if f is not None:
-        exact = "times" not in text and Fraction(text) == f
-    else:
-        exact = isinstance(value, (float, np.floating)) and "times" not in text and float(text) == x
-    return Shown(text, exact)
+def number(value: object, small: str = r"\frac", approx=None) -> Shown:
+    """A value as printers/numbers.py shows it, in LaTeX: p/q as a fraction (`small`: \\frac or \\tfrac)."""
+    text, exact = numbers.shown(value, approx)
+    if "/" in text:
+        numerator, denominator = text.lstrip("-").split("/")
+        sign = "-" if text.startswith("-") else ""
+        return Shown(rf"{sign}{small}{{{numerator}}}{{{denominator}}}", exact)
+    return Shown(_tex(text), exact)
 
 
 # -- symbols -----------------------------------------------------------------------------------
@@ -276,7 +254,7 @@ def _picked(size: int, limit: int) -> list[int | None]:
     return list(range(limit - 2)) + [None, size - 1]
 
 
-def matrix(array: np.ndarray, approx=None, digits: int = 4, max_cols: int = MAX_SHOWN) -> tuple[str, bool, float]:
+def matrix(array: np.ndarray, approx=None, max_cols: int = MAX_SHOWN) -> tuple[str, bool, float]:
     """A 2-D array as a bmatrix, cut to at most 8 rows and max_cols columns: tex, all exact, width.
 
     `approx` is the same array from the float pass, for the decimals of irrational values.
@@ -293,7 +271,7 @@ def matrix(array: np.ndarray, approx=None, digits: int = 4, max_cols: int = MAX_
                 cell = r"\cdots"
             else:
                 near = None if approx is None else approx[i, j]
-                shown = number(array[i, j], digits=digits, longest=8, small=r"\tfrac", approx=near)
+                shown = number(array[i, j], small=r"\tfrac", approx=near)
                 exact &= shown.exact
                 cell = shown.tex
             widths[k] = max(widths[k], width(cell))

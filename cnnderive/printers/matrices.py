@@ -1,14 +1,12 @@
 """Numbers as a student reads them, and matrices that fit the terminal.
 
-A value is shown exactly where that is short (2, 1.1, -0.05, 1/3) and as a 4-digit decimal
-otherwise; a matrix whose shown values are all exact is labelled `=`, otherwise `≈`.
+Values are shown as printers/numbers.py says (exact where short, else rounded); a matrix whose shown values are all exact is labelled `=`, otherwise `≈`.
 Big matrices show their corners, with … where rows or columns are left out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -16,12 +14,8 @@ from rich.measure import Measurement
 from rich.style import Style
 from rich.text import Text
 
-from ..maths.numbers import as_fraction
-from .terminal import decimal
+from .numbers import shown
 
-DIGITS = 4  # significant digits of a value that is not shown exactly
-MAX_PLACES = 6  # a terminating fraction with more decimal places is shown as p/q
-MAX_FRACTION = 7  # characters of p/q beyond which a decimal is shown instead
 MAX_SIDE = 12  # rows (and at most columns) of a matrix shown in full
 MARK_STYLE = "bold magenta"
 # Spaces that align things get a style of their own (it prints as nothing), so that each piece of
@@ -44,38 +38,13 @@ def put(line: Text, text: str, style: str | Style = "") -> Text:
     return line
 
 
-def exact_decimal(q: Fraction, max_places: int = MAX_PLACES) -> str | None:
-    """11/10 -> '1.1', -1/20 -> '-0.05'; None when the decimal does not end within max_places."""
-    den, twos, fives = q.denominator, 0, 0
-    while den % 2 == 0:
-        den, twos = den // 2, twos + 1
-    while den % 5 == 0:
-        den, fives = den // 5, fives + 1
-    places = max(twos, fives)
-    if den != 1 or places > max_places:
-        return None
-    digits = str(abs(q.numerator) * 10**places // q.denominator).rjust(places + 1, "0")
-    sign = "-" if q < 0 else ""
-    if not places:
-        return sign + digits
-    return sign + digits[:-places] + "." + digits[-places:].rstrip("0")
-
-
 def number(value: object, approx: float | None = None) -> tuple[str, bool]:
-    """(text, exact): '1.1' exact, '1/3' exact, '0.2143' rounded (from `approx`, when given, as it is cheaper)."""
-    q = as_fraction(value)
-    if q is not None:
-        text = exact_decimal(q)
-        if text is not None:
-            return text, True
-        text = f"{q.numerator}/{q.denominator}"
-        if len(text) <= MAX_FRACTION:
-            return text, True
-    return decimal(value if approx is None else approx, DIGITS), False
+    """(text, exact), as every printer shows numbers (printers/numbers.py)."""
+    return shown(value, approx)
 
 
 def number_text(value: object, approx: float | None = None) -> str:
-    return number(value, approx)[0]
+    return shown(value, approx)[0]
 
 
 def _shown(size: int, limit: int) -> list[int | None]:

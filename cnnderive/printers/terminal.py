@@ -11,7 +11,8 @@ from rich.text import Text
 from ..derivation.budget import BUDGET, small_enough
 from ..derivation.build import Derivation
 from ..derivation.records import ElementGradient, Term
-from ..maths.numbers import as_fraction, terminates
+from ..maths.numbers import as_fraction
+from .numbers import full_decimal, rounded
 
 MAX_ROWS = 60
 LONG = 28  # an exact form longer than this is shown as a decimal only
@@ -28,30 +29,21 @@ def make_console(record: bool = False, width: int | None = None, stderr: bool = 
     )
 
 
-def decimal(value: object, digits: int = 6) -> str:
-    """A value as a short decimal: 0.125, -1.5e-06."""
-    number = float(value)
-    if number == 0:
-        return "0"
-    text = f"{number:.{digits}g}"
-    return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")
-
-
 def value_text(value: object, approx: float | None = None) -> str:
-    """Exact and decimal together: '7/40 = 0.175', 'exp(1/10) ≈ 1.10517', or '≈ 0.3' for big forms.
+    """Exact and decimal together: '7/40 = 0.175', '1/3 ≈ 0.3333', 'exp(1/10) ≈ 1.105', or '≈ 0.3' for big forms.
 
-    `approx` (the float pass's value) is used for anything that is not a rational, so that a big
+    `approx` (the value as a float) is used for anything that is not a rational, so that a big
     exact form is never evaluated or printed.
     """
     if isinstance(value, float):
-        return decimal(value)
+        return rounded(value)
     q = as_fraction(value)
     if q is not None:
         if q.denominator == 1:
             return str(q.numerator)
-        shown = decimal(q, 15) if terminates(q.denominator) else decimal(q)
-        return f"{q} {'=' if terminates(q.denominator) else '≈'} {shown}"
-    number = decimal(approx if approx is not None else value)
+        full = full_decimal(q)
+        return f"{q} = {full}" if full is not None else f"{q} ≈ {rounded(q)}"
+    number = rounded(approx if approx is not None else value)
     if small_enough(value, BUDGET.shown_form_nodes) and len(text := str(value)) <= LONG:
         return f"{text} ≈ {number}"
     return f"≈ {number}"
