@@ -144,10 +144,10 @@ class Document:
         out = ["\\section{The network}", table]
         out.append(f"The loss is {text(self.network.loss.describe())}, against the target $y$.")
         out.append("The input, the parameters and the target:")
-        tensors, ops = self.derivation.tensors, self.derivation.ops
-        shown = [(tensors["input"], self.derivation.values.values[0])]
-        shown += [(tensors[name], ops.array(self.network.parameter(name))) for name in self.network.parameter_names()]
-        shown.append((tensors["target"], ops.array(self.network.target)))
+        tensors = self.derivation.tensors  # the config's exact numbers, whatever the size of the network
+        shown = [(tensors["input"], self.network.input)]
+        shown += [(tensors[name], self.network.parameter(name)) for name in self.network.parameter_names()]
+        shown.append((tensors["target"], self.network.target))
         items, notes = [], []
         for tensor, array in shown:
             more_items, more_notes = self.matrices(tensor, array)
