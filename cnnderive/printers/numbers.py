@@ -77,4 +77,7 @@ def shown(value: object, approx: float | None = None) -> tuple[str, bool]:
         if len(text) <= MAX_FRACTION:
             return text, True
         return rounded(q), False
-    return rounded(value if approx is None else approx), False
+    number = value if approx is None else approx
+    if isinstance(number, float) and number == 0:  # a zero of the float pass is a decided kink: exact
+        return "0", True
+    return rounded(number), False
