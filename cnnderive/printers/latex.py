@@ -8,23 +8,12 @@ networks: matrices, channels, chain-rule terms and worked elements are cut, and 
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..derivation.budget import small_enough, work
-from ..derivation.names import Tensor
-from ..derivation.records import ElementGradient, Term
+from ..derivation.budget import work
 from ..derivation.steps import LayerStep, Steps
-from ..maths.numbers import as_fraction
-from .latex_math import LINE, Notation, align, fits, matrix, number, partial, width
+from .latex_blocks import RULE_LINES, pack, shape_text
+from .latex_gradients import Gradients
+from .latex_math import align, fits, partial
 from .latex_words import BACKWARD, FORWARD, LOSS_DELTA, MASK_TEXT, head, text, tt
-from .numbers import full_decimal
-
-MAX_BLOCKS = 3  # matrices shown per tensor (channels, or filters of a weight)
-MAX_TERMS = 10  # chain-rule terms written out per parameter element
-MAX_CUT = 6  # zero terms listed one by one
-MAX_ELEMENTS = 6  # elements worked out per parameter tensor in the whole document
-MAX_PARAM_ELEMENTS = 48  # elements worked out when --param names a whole tensor
-RULE_LINES = 5  # a rule or closed form longer than this many lines is left out
 
 PACKAGES = r"""\usepackage[a4paper,margin=2cm]{geometry}
 \usepackage{amsmath,amssymb}
@@ -49,26 +38,8 @@ def render(steps: Steps, selected=None, snippet: bool = False) -> str:
     return "\\documentclass[11pt]{article}\n" + PACKAGES + SETTINGS + "\\begin{document}\n" + body + "\\end{document}\n"
 
 
-def _dropped(tensor: Tensor) -> int:
-    """How many leading axes of size 1 the textbook index leaves out."""
-    return len(tensor.shape) - len(tensor.shown_index((0,) * len(tensor.shape)))
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "$" + r" \times ".join(map(str, shape)) + "$" if shape else "scalar"
-
-
-class Document:
+class Document(Gradients):
     """Builds the body from the steps: one method per part, each returning LaTeX."""
-
-    def __init__(self, steps: Steps) -> None:
-        self.steps = steps
-        self.derivation = steps.derivation
-        self.budget = steps.derivation.budget
-        self.network = steps.derivation.network
-        self.floats = steps.derivation.floats  # the float pass: decimals of values that are not rational
-        symbolic = steps.symbolic
-        self.notation = Notation(symbolic.owner, symbolic.delta_owner) if symbolic is not None else None
 
     # -- the parts -----------------------------------------------------------------------------
 
@@ -126,7 +97,7 @@ class Document:
         return "\n".join(lines) + "\n"
 
     def network_part(self) -> str:
-        rows = [r"0 & input & & $x$ & " + _shape(self.network.input.shape) + r" & \\"]
+        rows = [r"0 & input & & $x$ & " + shape_text(self.network.input.shape) + r" & \\"]
         for step in self.steps.layers:
             params = ", ".join(
                 f"${head(self.derivation.tensors[f'{step.layer.name}.{p}'])}$"
@@ -134,7 +105,7 @@ class Document:
             )
             rows.append(
                 f"{step.position + 1} & {tt(step.layer.name)} & {text(step.layer.describe())} & "
-                f"${head(step.output)}$ & {_shape(step.output.shape)} & {params} \\\\"
+                f"${head(step.output)}$ & {shape_text(step.output.shape)} & {params} \\\\"
             )
         table = (
             "\\begin{center}\n\\begin{tabular}{rlllll}\n\\hline\n"
@@ -153,7 +124,7 @@ class Document:
             more_items, more_notes = self.matrices(tensor, array)
             items += more_items
             notes += more_notes
-        out += [_pack(items)] + notes
+        out += [pack(items)] + notes
         return "\n".join(out) + "\n"
 
     def forward_part(self) -> str:
@@ -237,244 +208,3 @@ class Document:
         near = self.floats.deltas[step.position]
         out.append(self.tensor_display(step.input, step.delta_in, near, gradient=True))
         return "\n".join(out)
-
-    def gradients_part(self, selected=None) -> str:
-        out = ["\\section{Gradients of the parameters}"]
-        if selected is not None:
-            tensor, index = selected
-            tensors = [tensor]
-        else:
-            tensors = [self.derivation.tensors[name] for name in self.network.parameter_names()]
-            index = None
-        if not tensors:
-            out.append("This network has no parameters.")
-        for tensor in tensors:
-            out.append(f"\\subsection*{{$\\partial L/\\partial {head(tensor)}$ ({tt(tensor.name)})}}")
-            if index is not None:
-                out.append(self.element_block(self.derivation.gradient(tensor, index)))
-                continue
-            out.append("All of it:")
-            grads = self.derivation.values.grads[tensor.name]
-            out.append(self.tensor_display(tensor, grads, self.floats.grads[tensor.name], gradient=True))
-            limit = MAX_PARAM_ELEMENTS if selected is not None else MAX_ELEMENTS
-            size = int(np.prod(tensor.shape))
-            for k, element in enumerate(tensor.indices()):
-                if k == limit:
-                    out.append(
-                        f"The other {size - limit:,} elements of ${head(tensor)}$ are worked out the same way; "
-                        f"their values are in the matrices above, and \\texttt{{--param}} with an element name, "
-                        f"such as {tt(tensor.element(element))}, writes any one of them."
-                    )
-                    break
-                out.append(self.element_block(self.derivation.gradient(tensor, element)))
-        return "\n".join(out) + "\n"
-
-    # -- one parameter element -----------------------------------------------------------------
-
-    def element_block(self, gradient: ElementGradient) -> str:
-        tensor, index = gradient.tensor, gradient.index
-        symbol = tensor.latex(index)
-        live, cut = gradient.live_terms, gradient.cut_terms
-        total = len(gradient.terms)
-        out = [f"% {gradient.name}", f"\\paragraph{{${symbol}$ ({tt(gradient.name)}).}}"]
-        out.append(self.term_sentence(gradient))
-        lhs = partial(symbol)
-        if live:
-            picked = _picked_terms(live)
-            rows = [("=", [self.term_tex(t, i) for i, t in zip(*picked)])]
-            numbers = [self.term_numbers(t, k) for k, t in enumerate(picked[1])]
-            numbers = [n if i is not None else r"+ \dots" for n, i in zip(numbers, picked[0])]
-            approx = any(not shown for _, shown in self._numbers(picked[1]))
-            rows.append((r"\approx" if approx else "=", [n for n in numbers]))
-            rows += self.value_rows(gradient.value, gradient.approx, approx)
-        else:
-            rows = [("=", ["0"])]
-        out.append(align(lhs, rows))
-        if live and len(live) > MAX_TERMS:
-            out.append(f"({len(live)} terms in all; the ones marked $\\dots$ are left out here.)")
-        if cut:
-            out.append(self.cut_list(cut, total))
-        closed = self.closed_form(gradient)
-        if closed:
-            out.append("In closed form, over the layer outputs:")
-            out.append(closed)
-        return "\n".join(out) + "\n"
-
-    def term_sentence(self, gradient: ElementGradient) -> str:
-        terms = gradient.terms
-        n, cut = len(terms), len(gradient.cut_terms)
-        out = head(terms[0].out)
-        if gradient.tensor.role == "bias":
-            used, factor = "is added to", "1"
-        else:
-            used, factor = "multiplies one input in", "the input it multiplies"
-        if n == 1:
-            return (
-                f"It {used} one output, ${terms[0].out.latex(terms[0].out_index)}$, so by the chain rule its "
-                f"gradient is $\\partial L/\\partial {out}$ there times {factor}."
-            )
-        sentence = (
-            f"It {used} each of {n} elements of ${out}$, so by the chain rule its gradient is a sum of {n} terms, "
-            f"one per element: $\\partial L/\\partial {out}$ there times {factor}."
-        )
-        if cut:
-            sentence += f" {cut} of them {'are' if cut > 1 else 'is'} zero (listed below), which leaves {n - cut}."
-        return sentence
-
-    def term_tex(self, term: Term, position: int | None) -> str:
-        if position is None:
-            return r"+ \dots"
-        tex = partial(term.out.latex(term.out_index))
-        if term.factor is not None:
-            tex += r"\, " + term.factor.latex(term.factor_index)
-        return tex if position == 0 else "+ " + tex
-
-    def _numbers(self, terms) -> list[tuple[str, bool]]:
-        shown = []
-        for term in terms:
-            if term is None:
-                shown.append(("", True))
-                continue
-            position = term.out.layer
-            near_delta = self.floats.deltas[position + 1][term.out_index]
-            near_local = None if term.factor_index is None else self.floats.values[position][term.factor_index]
-            delta, local = number(term.delta, approx=near_delta), number(term.local, approx=near_local)
-            tex = delta.factor() if term.factor is None else f"{delta.factor()} \\cdot {local.factor()}"
-            shown.append((tex, delta.exact and local.exact))
-        return shown
-
-    def term_numbers(self, term: Term | None, position: int) -> str:
-        tex, _ = self._numbers([term])[0]
-        return tex if position == 0 else "+ " + tex
-
-    def cut_list(self, cut: tuple[Term, ...], total: int) -> str:
-        """The zero terms, grouped by why they are zero, naming the outputs they come from."""
-        groups: dict[str, list[Term]] = {}
-        for term in cut:
-            groups.setdefault(term.cut, []).append(term)
-        items = []
-        for reason, terms in groups.items():
-            names = [f"${t.out.latex(t.out_index)}$" for t in terms[:MAX_CUT]]
-            if len(terms) > MAX_CUT:
-                names.append(f"and {len(terms) - MAX_CUT} more")
-            count = f"{len(terms)} term{'s' if len(terms) > 1 else ''}"
-            items.append(f"\\item {text(str(reason))}: {count}, at {', '.join(names)}")
-        return "The terms that are zero, and why:\n\\begin{itemize}\n" + "\n".join(items) + "\n\\end{itemize}"
-
-    def closed_form(self, gradient: ElementGradient) -> str:
-        symbolic = self.steps.symbolic
-        if symbolic is None or self.notation is None:
-            return ""
-        lhs = partial(gradient.tensor.latex(gradient.index))
-        if not small_enough(
-            symbolic.backward.grads[gradient.tensor.name][gradient.index], self.budget.factored_form_nodes
-        ):
-            return ""  # too long to print anyway, and factoring it would take SymPy minutes
-        pieces = self.notation.pieces(symbolic.gradient(gradient.tensor, gradient.index))
-        if not fits(pieces, lhs, RULE_LINES):
-            return ""
-        return align(lhs, [("=", pieces)])
-
-    # -- building blocks -----------------------------------------------------------------------
-
-    def value_rows(self, value: object, approx: float, approx_before: bool = False) -> list[tuple[str, list[str]]]:
-        """The rows that end an equation: the exact value and its decimal, or the decimal alone."""
-        f = as_fraction(value)
-        rounded = number(value, approx=approx)
-        if f is not None and not approx_before:
-            if f.denominator == 1:
-                return [("=", [str(f.numerator)])]
-            sign = "-" if f < 0 else ""
-            fraction = rf"{sign}\frac{{{abs(f.numerator)}}}{{{f.denominator}}}"
-            full = full_decimal(f)
-            if full is not None:
-                return [("=", [fraction, "= " + full])]
-            return [("=", [fraction, r"\approx " + rounded.tex])]
-        symbolic = f is None and not isinstance(value, (float, np.floating)) and self.notation is not None
-        if (
-            symbolic
-            and not rounded.exact
-            and not approx_before
-            and small_enough(value, self.budget.shown_form_nodes_latex)
-        ):
-            exact_tex = self.notation.tex(value)
-            if width(exact_tex) < LINE / 2:
-                return [("=", [exact_tex, r"\approx " + rounded.tex])]
-        return [("=" if rounded.exact else r"\approx", [rounded.tex])]
-
-    def rule_display(self, lhs: str, rule) -> str:
-        if self.notation is None:
-            return ""
-        pieces = self.notation.pieces(rule)
-        if not fits(pieces, lhs, RULE_LINES):
-            return ""
-        return align(lhs, [("=", pieces)])
-
-    def tensor_display(self, tensor: Tensor, array, approx=None, gradient: bool = False, label=None) -> str:
-        """A tensor's values as matrices, one per leading index (channel, filter), cut when big."""
-        items, notes = self.matrices(tensor, array, approx, gradient, label)
-        return "\n".join([_pack(items)] + notes)
-
-    def matrices(self, tensor: Tensor, array, approx=None, gradient: bool = False, label=None):
-        """The (tex, width) items of a tensor's matrices, and a note when some are left out."""
-        array = np.asarray(array, dtype=object)
-        approx = array if approx is None else np.asarray(approx)
-        name = head(tensor)
-        if array.ndim == 0:
-            shown = number(array[()], approx=approx[()])
-            lhs = partial(name) if gradient else name
-            tex = f"{lhs} {'=' if shown.exact else chr(92) + 'approx'} {shown.tex}"
-            return [(tex, width(tex))], []
-        if array.ndim == 1:
-            blocks = [((), array[None, :], approx[None, :])]
-        else:
-            blocks = [(lead, array[lead], approx[lead]) for lead in np.ndindex(*array.shape[:-2])]
-        drop = _dropped(tensor)
-        items = []
-        for lead, block, near in blocks[:MAX_BLOCKS]:
-            shown_lead = [str(i + 1) for i in lead[drop:]]
-            base = name + ("_{" + ",".join(shown_lead + [r"\cdot", r"\cdot"]) + "}" if shown_lead else "")
-            if label == "M":
-                base = "M" + (f"_{{{','.join(shown_lead)}}}" if shown_lead else "")
-            elif label is not None:
-                base = f"{label}[{base} > 0]"
-            lhs = partial(base) if gradient else base
-            items.append(self.matrix_item(lhs, block, near, vector=array.ndim == 1))
-        notes = []
-        if len(blocks) > MAX_BLOCKS:
-            notes.append(
-                f"(The other {len(blocks) - MAX_BLOCKS} of the {len(blocks)} matrices of ${name}$ are not shown.)"
-            )
-        return items, notes
-
-    def matrix_item(self, lhs: str, block: np.ndarray, approx: np.ndarray, vector: bool) -> tuple[str, float]:
-        room = LINE - width(lhs) - 4.0
-        for cols in (8, 7, 6, 5, 4, 3):
-            tex, exact, w = matrix(block, approx, max_cols=cols)
-            if w <= room:
-                break
-        relation = "=" if exact else r"\approx"
-        top = "^{\\top}" if vector else ""
-        return f"{lhs} {relation} {tex}{top}", width(lhs) + 3.0 + w
-
-
-def _pack(items: list[tuple[str, float]]) -> str:
-    """Matrices side by side while they fit on a line, in one gather* display."""
-    lines, line, used = [], [], 0.0
-    for tex, w in items:
-        if line and used + w + 4.0 > LINE:
-            lines.append(r" \qquad ".join(line))
-            line, used = [], 0.0
-        line.append(tex)
-        used += w + 4.0
-    if line:
-        lines.append(r" \qquad ".join(line))
-    return "\\begin{gather*}\n" + " \\\\\n".join(lines) + "\n\\end{gather*}"
-
-
-def _picked_terms(live: tuple[Term, ...]) -> tuple[list, list]:
-    """Positions and terms to write out: all of them, or the first ones, a gap (None) and the last."""
-    if len(live) <= MAX_TERMS:
-        return list(range(len(live))), list(live)
-    keep = list(range(MAX_TERMS - 2)) + [None, len(live) - 1]
-    return keep, [live[i] if i is not None else None for i in keep]

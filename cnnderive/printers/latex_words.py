@@ -17,7 +17,7 @@ from ..derivation.steps import LayerStep
 from .latex_math import number, partial
 
 if TYPE_CHECKING:
-    from .latex import Document
+    from .latex_blocks import Blocks as Document
 
 
 _UNICODE = {"×": r"$\times$", "→": r"$\to$", "≤": r"$\le$", "≥": r"$\ge$", "–": "--", "—": "---", "·": r"$\cdot$"}
