@@ -1,0 +1,113 @@
+"""What each named mistake is called and the paragraph that explains the right rule.
+
+A new named mistake is one entry here and one way to build it in `mistakes.py`.
+"""
+
+EXPLANATIONS = {
+    "product_of_sums": (
+        "a product of sums instead of a sum of products",
+        (
+            "The parameter is used at several places (a filter weight at every position it slides over); "
+            "each use is one path to the loss, and the chain rule gives one term per path, "
+            "∂L/∂z_k · ∂z_k/∂w = ∂L/∂z_k · x_k, then adds the terms: ∂L/∂w = Σ_k x_k ∂L/∂z_k. Each input "
+            "is paired only with the gradient of the output it helped to produce. Multiplying the sum of the "
+            "inputs by the sum of the output gradients, (Σ_k x_k)(Σ_k ∂L/∂z_k), also pairs every input with "
+            "the gradient of every other output: those cross terms are not in the chain rule."
+        ),
+    ),
+    "products": (
+        "the chain-rule terms multiplied instead of added",
+        (
+            "When a quantity reaches the loss along several paths, its gradient is the sum of the "
+            "contributions of the paths: ∂L/∂p = Σ_k ∂L/∂z_k · ∂z_k/∂p. The chain rule multiplies along one "
+            "path (the gradient of the next neuron times the local derivative) and adds across paths; the "
+            "product of the contributions of different paths has no meaning."
+        ),
+    ),
+    "next_layer_multiplied": (
+        "the gradients from the next layer multiplied instead of added",
+        (
+            "A neuron that feeds several neurons of the next layer gets the sum of their gradients, each "
+            "times the weight that connects it to them: ∂L/∂p_j = Σ_k ∂L/∂z_k · W_kj. It does not matter "
+            "whether the next layer is fully connected or a convolution (there only the positions whose "
+            "window covers p_j contribute). The chain rule adds across paths; it never multiplies the "
+            "gradients of different neurons together."
+        ),
+    ),
+    "local_left_out": (
+        "the local derivatives left out",
+        (
+            "Each chain-rule term is the gradient of the next quantity times the local derivative, "
+            "∂L/∂z_k · ∂z_k/∂p. Adding only the gradients ∂L/∂z_k leaves out the weights (or inputs) that "
+            "say how much z_k depends on p; that is why, for example, two pooling neurons that feed the same "
+            "fully connected layer get different gradients: their weights differ."
+        ),
+    ),
+    "dropped_term": (
+        "one chain-rule term left out",
+        (
+            "Every output that the quantity influences contributes one term to the sum, and the sum needs "
+            "all of them. Only the terms that a ReLU or max-pool cuts are zero (they are listed as cut)."
+        ),
+    ),
+    "only_term": (
+        "only one chain-rule term kept",
+        (
+            "The quantity influences several outputs, and each of them contributes a term: the chain rule "
+            "adds all of them, not only the one at the first (or the most obvious) position."
+        ),
+    ),
+    "activation_left_out": (
+        "the {kind} derivative left out",
+        (
+            "Between a layer's pre-activation z and its output a = f(z) the chain rule multiplies by "
+            "f'(z): for ReLU that is 1 where z > 0 and 0 elsewhere (so a switched-off unit passes no "
+            "gradient), for leaky ReLU 1 or its slope, for sigmoid σ(z)(1 − σ(z)) = a(1 − a), for tanh "
+            "1 − a², for a softmax ∂p_i/∂z_j = p_i(δ_ij − p_j). Leaving it out treats the activation as "
+            "if it were the identity."
+        ),
+    ),
+    "maxpool_all": (
+        "the max-pool gradient sent to every element of the window",
+        (
+            "Max-pooling passes on only the largest element of each window, so only that element "
+            "influences the loss: it gets the whole gradient of the window's output and the other elements "
+            "get 0 (a tie goes to the first maximum in row-major order, as in PyTorch). Sending the gradient "
+            "to every element treats the max as if it were a sum."
+        ),
+    ),
+    "softmax_diagonal": (
+        "the softmax cross terms dropped",
+        (
+            "Every softmax output depends on every input, because they share the denominator: "
+            "∂p_i/∂z_j = p_i(δ_ij − p_j). Using only the diagonal p_i(1 − p_i) leaves out the terms "
+            "−p_i p_j for j ≠ i. With cross-entropy the whole sum collapses to ∂L/∂z_i = p_i − y_i."
+        ),
+    ),
+    "factor_two": (
+        "the factor 2 of the squared error dropped",
+        (
+            "d/do (o − y)² = 2(o − y): the 2 from the power rule stays in every gradient, unless the loss "
+            "is defined with a ½ in front (reduction: half_sum), which cancels it."
+        ),
+    ),
+    "mean": (
+        "the 1/n of the mean squared error dropped",
+        "With reduction: mean the loss is (1/n) Σ_i (o_i − y_i)², so every gradient carries the factor 1/n.",
+    ),
+    "sign": (
+        "a sign error",
+        (
+            "The result is exactly minus the right one. A usual source is the difference in the loss: "
+            "∂/∂o (o − y)² = +2(o − y), and through a softmax with cross-entropy ∂L/∂z = p − y, not y − p."
+        ),
+    ),
+    "flatten_transposed": (
+        "the flatten order transposed",
+        (
+            "Flatten reads its input row by row, one channel after the other, as PyTorch does: "
+            "f[(c·H + i)·W + j] = x[c, i, j]. Reading it column by column (or with the channels last) "
+            "sends the gradient of each f_k back to the wrong element of the feature map."
+        ),
+    ),
+}
