@@ -111,7 +111,7 @@ def layer_forward(view: View, step) -> Group:
     head = Text(f"{step.position + 1}. {step.layer.name}", style=ACCENT)
     put(head, f"  {step.layer.describe()}: {step.input.unicode()} → {step.output.unicode()}", "bold")
     put(head, f"   ({step.output.name})", "dim")
-    body = FORWARD.get(step.layer.kind, _generic_forward)(view, step)
+    body = FORWARD[step.layer.kind](view, step)
     return Group(head, indent(*body), Text())
 
 
@@ -211,6 +211,10 @@ FORWARD = {
     "maxpool2d": _maxpool_forward,
     "flatten": _flatten_forward,
     "softmax": _softmax_forward,
+    "sigmoid": _generic_forward,
+    "tanh": _generic_forward,
+    "identity": _generic_forward,
+    "avgpool2d": _generic_forward,
 }
 
 

@@ -82,7 +82,7 @@ def layer_backward(view: View, step) -> Group:
     out, x = step.output.unicode(), step.input.unicode()
     head = Text(f"{step.position + 1}. {step.layer.name}", style=ACCENT)
     put(head, f"  {step.layer.describe()}: ∂L/∂{out} → ∂L/∂{x}", "bold")
-    body = BACKWARD.get(step.layer.kind, _generic)(view, step, view.delta_in(step))
+    body = BACKWARD[step.layer.kind](view, step, view.delta_in(step))
     return Group(head, indent(*body), Text())
 
 
@@ -275,4 +275,8 @@ BACKWARD = {
     "avgpool2d": _avgpool,
     "relu": _relu,
     "leaky_relu": _leaky,
+    "sigmoid": _generic,
+    "tanh": _generic,
+    "identity": _generic,
+    "softmax": _generic,
 }

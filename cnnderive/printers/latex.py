@@ -131,7 +131,7 @@ class Document(Gradients):
         out = ["\\section{Forward pass}"]
         for step in self.steps.layers:
             out.append(f"\\subsection*{{{step.position + 1}. {tt(step.layer.name)}: {text(step.layer.describe())}}}")
-            out.append(FORWARD.get(step.layer.kind, lambda s: "")(step))
+            out.append(FORWARD[step.layer.kind](step))
             lhs = step.output.latex(step.first)
             shown = self.rule_display(lhs, step.rule) if step.rule is not None else ""
             if shown:
@@ -190,7 +190,7 @@ class Document(Gradients):
 
     def backward_layer(self, step: LayerStep) -> str:
         fused = self.steps.loss.fused is not None and step.position == len(self.steps.layers) - 1
-        out = [BACKWARD.get(step.layer.kind, lambda doc, s, f: "")(self, step, fused)]
+        out = [BACKWARD[step.layer.kind](self, step, fused)]
         if step.back_rule is not None and not fused:
             lhs = partial(step.input.latex((0,) * len(step.input.shape)))
             shown = self.rule_display(lhs, step.back_rule)
