@@ -27,14 +27,23 @@ class Identity(Layer):
 
 
 @dataclass(frozen=True)
-class ReLU(Layer):
-    """a = max(0, z); the derivative is 1 where z > 0 and 0 elsewhere (ReLU'(0) = 0)."""
+class _Rectifier(Layer):
+    """What ReLU and leaky ReLU share: the kink at 0, decided on the input, and its 0/1 mask."""
 
-    kind = "relu"
     elementwise = True
 
     def decide(self, x):
         return np.array(x > 0, dtype=bool)
+
+    def mask(self, kinks) -> np.ndarray:
+        return np.asarray(kinks, dtype=int)
+
+
+@dataclass(frozen=True)
+class ReLU(_Rectifier):
+    """a = max(0, z); the derivative is 1 where z > 0 and 0 elsewhere (ReLU'(0) = 0)."""
+
+    kind = "relu"
 
     def forward(self, x, params, kinks, ops):
         return np.where(kinks, x, ops.const(0))
@@ -45,25 +54,18 @@ class ReLU(Layer):
     def cut_reason(self, index: Index, kinks) -> Cut | None:
         return None if kinks[index] else Cut.RELU_OFF
 
-    def mask(self, kinks) -> np.ndarray:
-        return np.asarray(kinks, dtype=int)
-
 
 @dataclass(frozen=True)
-class LeakyReLU(Layer):
+class LeakyReLU(_Rectifier):
     """a = z if z > 0 else slope * z; the derivative at 0 is the slope (as PyTorch)."""
 
     kind = "leaky_relu"
-    elementwise = True
 
     settings: ClassVar[dict[str, Setting]] = {"negative_slope": Setting("negative_slope", "number", Fraction(1, 100))}
     negative_slope: Fraction = Fraction(1, 100)
 
     def describe(self) -> str:
         return f"leaky_relu (slope {self.negative_slope})"
-
-    def decide(self, x):
-        return np.array(x > 0, dtype=bool)
 
     def forward(self, x, params, kinks, ops):
         return np.where(kinks, x, x * ops.const(self.negative_slope))
@@ -75,9 +77,6 @@ class LeakyReLU(Layer):
         if kinks[index] or self.negative_slope:
             return None
         return Cut.LEAKY_OFF
-
-    def mask(self, kinks) -> np.ndarray:
-        return np.asarray(kinks, dtype=int)
 
 
 @dataclass(frozen=True)
