@@ -26,6 +26,7 @@ from ..maths.numbers import as_fraction
 from ..maths.ops import FloatOps, RationalOps
 from .compare import Comparison, Evaluator, Nearby, compare_terms
 from .mistakes import Mistake, Track, Variant, symbolic_run, variants
+from .rounding import rounded_match
 from .values import _same_number, close, parse_value, relative_error
 
 DEFAULT_TOL = 1e-6
@@ -43,6 +44,7 @@ class ValueVerdict:
     relative_error: float | None
     tol: float
     mistakes: tuple[Mistake, ...]
+    rounded_to: int | None = None  # right as the exact value rounded to this many significant digits
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,11 @@ class Checker:
         right_value = self.asked.value if as_fraction(self.asked.value) is not None else self.asked.approx
         exact = fraction and as_fraction(right_value) is not None
         right = close(given, right_value, tol, exact)
+        rounded_to = None if right or fraction else rounded_match(text, right_value)
+        right = right or rounded_to is not None
         found = [] if right else [v.mistake for v in self.value_variants() if close(given, v.expr, tol, exact)]
-        return ValueVerdict(
-            self.asked, given, text.strip(), right, exact, relative_error(given, right_value), tol, simplest(found)
-        )
+        error = relative_error(given, right_value)
+        return ValueVerdict(self.asked, given, text.strip(), right, exact, error, tol, simplest(found), rounded_to)
 
     def check_expr(self, formula: str, latex: bool | None = None) -> ExprVerdict:
         from .formula.names import NameTable

@@ -11,6 +11,7 @@ from rich.text import Text
 from ..check.checker import Comparison, ExprVerdict, ValueVerdict
 from ..check.mistakes import Mistake
 from ..derivation.records import Term
+from .numbers import DIGITS
 from .sympy_names import TextbookPrinter
 from .terminal import value_text
 
@@ -93,8 +94,18 @@ class CheckView:
     # -- --value ---------------------------------------------------------------------------------
 
     def value_parts(self, verdict: ValueVerdict) -> list:
-        right_value = value_text(verdict.asked.value, verdict.asked.approx)
+        given_digits = len(verdict.given_text.lstrip("-−0.").replace(".", "").split("e")[0].split("E")[0])
+        right_value = value_text(verdict.asked.value, verdict.asked.approx, max(DIGITS, given_digits + 2))
         parts: list = [self.heading(verdict)]
+        if verdict.rounded_to is not None:
+            parts.append(
+                Text.assemble(
+                    (f"✓ right to {verdict.rounded_to} significant digits: ", "bold green"),
+                    f"the gradient {right_value} rounds to {verdict.given_text}; "
+                    "give more digits (or a wider --tol) to check it closer",
+                )
+            )
+            return parts
         if verdict.right:
             how = "exactly" if verdict.exact or verdict.relative_error == 0 else f"within relative {verdict.tol:g}"
             parts.append(

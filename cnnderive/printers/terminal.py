@@ -12,7 +12,7 @@ from ..derivation.budget import BUDGET, small_enough
 from ..derivation.build import Derivation
 from ..derivation.records import ElementGradient, Term
 from ..maths.numbers import as_fraction
-from .numbers import full_decimal, rounded
+from .numbers import DIGITS, full_decimal, rounded
 
 MAX_ROWS = 60
 LONG = 28  # an exact form longer than this is shown as a decimal only
@@ -29,21 +29,21 @@ def make_console(record: bool = False, width: int | None = None, stderr: bool = 
     )
 
 
-def value_text(value: object, approx: float | None = None) -> str:
+def value_text(value: object, approx: float | None = None, digits: int = DIGITS) -> str:
     """Exact and decimal together: '7/40 = 0.175', '1/3 ≈ 0.3333', 'exp(1/10) ≈ 1.105', or '≈ 0.3' for big forms.
 
     `approx` (the value as a float) is used for anything that is not a rational, so that a big
     exact form is never evaluated or printed.
     """
     if isinstance(value, float):
-        return rounded(value)
+        return rounded(value, digits)
     q = as_fraction(value)
     if q is not None:
         if q.denominator == 1:
             return str(q.numerator)
         full = full_decimal(q)
-        return f"{q} = {full}" if full is not None else f"{q} ≈ {rounded(q)}"
-    number = rounded(approx if approx is not None else value)
+        return f"{q} = {full}" if full is not None else f"{q} ≈ {rounded(q, digits)}"
+    number = rounded(approx if approx is not None else value, digits)
     if small_enough(value, BUDGET.shown_form_nodes) and len(text := str(value)) <= LONG:
         return f"{text} ≈ {number}"
     return f"≈ {number}"
