@@ -49,8 +49,8 @@ class TextbookPrinter(StrPrinter):
             self.owner, self.delta_owner = {}, {}
         elif hasattr(names, "owner"):  # a Symbolic
             self.owner, self.delta_owner = dict(names.owner), dict(names.delta_owner)
-        else:  # a Derivation: the same symbols as Symbolic's, without building it
-            self.owner, self.delta_owner = element_owners(names.tensors)
+        else:  # a Derivation: the same symbols as Symbolic's, looked up by name when printed
+            self.owner, self.delta_owner = ElementOwners(names.tensors), ElementOwners(names.tensors, "dL/d")
         self.textbook = self._settings["style"] == "textbook"
 
     # names ------------------------------------------------------------------------------------
@@ -148,14 +148,38 @@ class TextbookPrinter(StrPrinter):
         return f"{shown}^{self.parenthesize(exp, prec, strict=False)}"
 
 
-def element_owners(tensors: dict) -> tuple[dict, dict]:
-    """Symbol -> (tensor, index) for every element and for ∂L/∂ of it, named as Symbolic names them."""
-    owner, delta_owner = {}, {}
-    for tensor in tensors.values():
-        for index in tensor.indices():
-            owner[sympy.Symbol(tensor.element(index), real=True)] = (tensor, index)
-            delta_owner[sympy.Symbol("dL/d" + tensor.element(index), real=True)] = (tensor, index)
-    return owner, delta_owner
+class ElementOwners:
+    """Symbol -> (tensor, index), read off the symbol's canonical name (`conv1.weight[0,0,1,1]`).
+
+    A mapping that builds nothing up front: a big network has a million elements, and a printed
+    formula names a handful of them.
+    """
+
+    def __init__(self, tensors: dict, prefix: str = "") -> None:
+        self.tensors, self.prefix = tensors, prefix
+
+    def get(self, symbol: object) -> tuple | None:
+        name = getattr(symbol, "name", None)
+        if not isinstance(name, str) or not name.startswith(self.prefix):
+            return None
+        head, _, rest = name[len(self.prefix) :].partition("[")
+        tensor = self.tensors.get(head)
+        if tensor is None:
+            return None
+        try:
+            index = tuple(int(part) for part in rest.rstrip("]").split(",")) if rest else ()
+        except ValueError:
+            return None
+        return (tensor, index) if len(index) == len(tensor.shape) else None
+
+    def __contains__(self, symbol: object) -> bool:
+        return self.get(symbol) is not None
+
+    def __getitem__(self, symbol: object) -> tuple:
+        found = self.get(symbol)
+        if found is None:
+            raise KeyError(symbol)
+        return found
 
 
 def textbook_names(source) -> dict[sympy.Symbol, str]:
