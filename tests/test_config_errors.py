@@ -1,19 +1,28 @@
-"""Bad input through the real CLI: exit 2, one line on stderr naming file, field and line, no traceback.
+"""Bad input through the CLI: exit 2, one line on stderr naming file, field and line, no traceback.
 
 Each bad config is the valid BASE with one mistake a student makes; the expected line is found
-in the text itself, so the tests say which line the message must point at.
+in the text itself, so the tests say which line the message must point at. The commands run in
+this process (tests/cli_support.run_cli); only the import check needs a fresh interpreter.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import xml.etree.ElementTree as ET
 
 import pytest
 
+from cnnderive import config
+from cnnderive.check.formula.parser import FUNCTIONS
+from cnnderive.cli.common import DEFAULT_MAX_WORK
+from cnnderive.config.build import MAX_CONFIG_BYTES
+from cnnderive.errors import UserError
+from tests.cli_support import run_cli, run_cli_process
 from tests.conftest import CONFIGS, ROOT
 
 BASE = """\
@@ -39,10 +48,9 @@ loss:
 """
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cnnderive", *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
-    )
+def cli(*args: str) -> tuple[int, str, str]:
+    """`cnnderive ARGS` in this process: (exit status, stdout, stderr)."""
+    return run_cli([str(arg) for arg in args])
 
 
 def line_with(text: str, marker: str) -> int:
@@ -128,9 +136,8 @@ CASES = {
 
 
 def run_all(paths: dict) -> dict:
-    """`grad PATH --json` for every path at once (a few at a time): {key: CompletedProcess}."""
-    with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
-        return dict(zip(paths, pool.map(lambda p: cli("grad", str(p), "--json"), paths.values())))
+    """`grad PATH --json` for every path: {key: (exit status, stdout, stderr)}."""
+    return {key: cli("grad", path, "--json") for key, path in paths.items()}
 
 
 @pytest.fixture(scope="module")
@@ -152,10 +159,11 @@ def shipped_runs():
 
 
 def check_one_error_line(result, path) -> str:
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
+    code, stdout, stderr = result
+    assert code == 2, result
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
     assert lines[0].startswith("cnnderive: error: "), lines[0]
     if path is not None:
         assert str(path) in lines[0], lines[0]
@@ -169,7 +177,7 @@ def test_bad_config_is_one_clear_line(case, bad_runs):
     text, field, marker, words = CASES[case]
     path, result = paths[case], results[case]
     message = check_one_error_line(result, path)
-    assert result.stdout == ""
+    assert result[1] == ""
     if field is not None:
         assert f": {field}: " in message, message
     if marker is not None:
@@ -206,10 +214,10 @@ def test_shared_bad_configs(tmp_path):
 @pytest.mark.parametrize("name", [path.name for path in sorted(CONFIGS.glob("*.yaml"))])
 def test_shipped_config_runs(name, shipped_runs):
     """Every shipped config exits 0 with the JSON of spec section 4."""
-    result = shipped_runs[name]
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
-    document = json.loads(result.stdout)
+    code, stdout, stderr = shipped_runs[name]
+    assert code == 0, stderr
+    assert stderr == ""
+    document = json.loads(stdout)
     assert set(document) == {"loss", "output", "gradients"}
     assert isinstance(document["loss"], float)
     assert document["gradients"]
@@ -217,9 +225,9 @@ def test_shipped_config_runs(name, shipped_runs):
 
 def test_param_narrows_the_json():
     """`grad --json --param conv1.weight` gives that key only, with the PyTorch shape [out][in][kh][kw]."""
-    result = cli("grad", str(CONFIGS / "seed000_maxpool_flatten.yaml"), "--json", "--param", "conv1.weight")
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    code, stdout, stderr = cli("grad", CONFIGS / "seed000_maxpool_flatten.yaml", "--json", "--param", "conv1.weight")
+    assert code == 0, stderr
+    document = json.loads(stdout)
     assert list(document["gradients"]) == ["conv1.weight"]
     weight = document["gradients"]["conv1.weight"]
     assert (len(weight), len(weight[0]), len(weight[0][0]), len(weight[0][0][0])) == (1, 1, 2, 2)
@@ -231,3 +239,255 @@ def test_unknown_param_is_exit_2(param):
     result = cli("grad", str(CONFIGS / "seed000_maxpool_flatten.yaml"), "--json", "--param", param)
     message = check_one_error_line(result, None)
     assert "--param" in message
+
+
+# -- layer names the formula grammar reserves -------------------------------------------------------
+
+
+@pytest.mark.parametrize("word", sorted(FUNCTIONS) + ["e", "pi", "E"])
+def test_layer_named_like_a_formula_word_is_refused(word, tmp_path):
+    """A layer called exp, e or pi was accepted but could never be named in `check --expr`
+    (the formula reader takes the word as its function or constant): the config refuses it."""
+    text = edit("name: conv1", f"name: {word}")
+    path = tmp_path / "reserved.yaml"
+    path.write_text(text)
+    message = check_one_error_line(cli("grad", path, "--json"), path)
+    assert f"{path}:{line_with(text, f'name: {word}')}: layers.0.name: " in message
+    assert f"layer name '{word}' is a word of check formulas" in message
+
+
+def test_a_name_that_only_starts_like_a_formula_word_is_fine(tmp_path):
+    path = tmp_path / "expo.yaml"
+    path.write_text(edit("name: conv1", "name: expo"))
+    code, stdout, stderr = cli("grad", path, "--json", "--param", "expo.bias")
+    assert (code, stderr) == (0, "")
+    assert list(json.loads(stdout)["gradients"]) == ["expo.bias"]
+
+
+# -- config files that are not regular, or too big ---------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_endless_device_as_config(device):
+    if not os.path.exists(device):
+        pytest.skip(f"no {device} here")
+    message = check_one_error_line(cli("grad", device), device)
+    assert (
+        message == f"cnnderive: error: {device}: cannot read the config: it is a character device, not a regular file"
+    )
+
+
+def test_fifo_as_config_does_not_block(tmp_path):
+    """If a regression opens the FIFO, a writer unblocks it after a while and the message is wrong."""
+    fifo = tmp_path / "net.yaml"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def unblock():
+        if not done.wait(20):
+            with open(fifo, "w") as stream:
+                stream.write(BASE)
+
+    threading.Thread(target=unblock, daemon=True).start()
+    try:
+        message = check_one_error_line(cli("grad", fifo, "--json"), fifo)
+    finally:
+        done.set()
+    assert message.endswith(": cannot read the config: it is a FIFO (named pipe), not a regular file")
+
+
+def test_config_over_the_size_cap_is_refused_before_reading(tmp_path):
+    """A 52 MB config with 3M keys took 76 s and 3.2 GB before its error. Anything over the cap is
+    refused from its size alone: here a sparse file (no disk used), then a real one just over."""
+    assert 5 * (CONFIGS / "lenet5.yaml").stat().st_size <= MAX_CONFIG_BYTES <= 10_000_000
+    sparse = tmp_path / "sparse.yaml"
+    with open(sparse, "wb") as stream:
+        stream.truncate(52_000_000)
+    message = check_one_error_line(cli("grad", sparse), sparse)
+    assert message.endswith(f"cannot read the config: it is over {MAX_CONFIG_BYTES / 1e6:g} MB, the limit")
+    keys = tmp_path / "keys.yaml"
+    lines = BASE + "".join(f"k{i}: {i}\n" for i in range(MAX_CONFIG_BYTES // 8))
+    keys.write_text(lines[: MAX_CONFIG_BYTES + 1])
+    check_one_error_line(cli("grad", keys), keys)
+
+
+def test_folder_as_config(tmp_path):
+    message = check_one_error_line(cli("grad", tmp_path), tmp_path)
+    assert message.endswith("cannot read the config: it is a folder, not a regular file")
+
+
+# -- a config name with control characters ------------------------------------------------------------
+
+NASTY_NAME = 'red \\e[31mALERT\\e[0m bell\\a ctl\\x01 flip\\u202e <b>&amp;\\"'  # YAML escapes, in a quoted string
+SHOWN_NAME = r'red \x1b[31mALERT\x1b[0m bell\x07 ctl\x01 flip\u202e <b>&amp;"'
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202e]")
+
+
+@pytest.fixture
+def nasty(tmp_path):
+    path = tmp_path / "nasty.yaml"
+    path.write_text(edit("name: bad config", f'name: "{NASTY_NAME}"'), encoding="utf-8")
+    return path
+
+
+def test_name_escapes_are_shown_as_text_in_the_terminal(nasty):
+    code, stdout, stderr = cli("explain", nasty)
+    assert (code, stderr) == (0, "")
+    assert not CONTROL.search(stdout), repr(CONTROL.search(stdout))
+    assert SHOWN_NAME in stdout
+
+
+def test_name_escapes_keep_the_svg_valid_xml(nasty, tmp_path):
+    svg = tmp_path / "nasty.svg"
+    code, _, stderr = cli("explain", nasty, "--svg", svg)
+    assert (code, stderr) == (0, "")
+    root = ET.parse(svg).getroot()  # control characters are not allowed in XML 1.0: this raised before
+    shown = "".join(root.itertext()).replace("\xa0", " ")
+    assert SHOWN_NAME in shown
+
+
+def test_name_escapes_give_a_tex_that_compiles(nasty, tmp_path):
+    tex = tmp_path / "nasty.tex"
+    code, _, stderr = cli("latex", nasty, "-o", tex)
+    assert (code, stderr) == (0, "")
+    assert not CONTROL.search(tex.read_text(encoding="utf-8"))
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed: the .tex was checked, not compiled")
+    done = subprocess.run(
+        ["pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape", tex.name],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_name_is_escaped_once_where_the_config_is_read():
+    network = config.loads(edit("name: bad config", f'name: "{NASTY_NAME}"'), "nasty.yaml")
+    assert network.name == SHOWN_NAME
+
+
+# -- the global options live in the Typer context --------------------------------------------------------
+
+
+def test_max_work_is_an_option_of_one_run_only():
+    """--max-work used to be a module dict copied into config.LIMITS, where it stayed after the run."""
+    assert DEFAULT_MAX_WORK == config.LIMITS["work"]
+    lenet5 = CONFIGS / "lenet5.yaml"
+    message = check_one_error_line(cli("--max-work", "5", "grad", lenet5, "--json"), lenet5)
+    assert "the limit is 5 (raise it with --max-work" in message
+    assert config.LIMITS["work"] == DEFAULT_MAX_WORK
+    assert config.load(lenet5).name  # the library's default limit is untouched
+    code, _, stderr = cli("grad", lenet5, "--json")
+    assert (code, stderr) == (0, "")
+
+
+def test_config_load_takes_the_work_limit():
+    path = CONFIGS / "seed000_maxpool_flatten.yaml"
+    with pytest.raises(UserError, match="the limit is 3"):
+        config.load(path, max_work=3)
+
+
+def test_debug_is_read_from_the_context(monkeypatch):
+    """An internal error is one line and exit 3; with --debug (a global option) its traceback shows."""
+    import cnnderive.derivation.build
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cnnderive.derivation.build, "Derivation", broken)
+    path = str(CONFIGS / "seed000_maxpool_flatten.yaml")
+    code, stdout, stderr = cli("grad", path, "--json")
+    assert code == 3 and stdout == ""
+    assert stderr.startswith("cnnderive: internal error (RuntimeError: boom). Sorry") and stderr.count("\n") == 1
+    with pytest.raises(RuntimeError, match="boom"):
+        cli("--debug", "grad", path, "--json")
+
+
+# -- Typer's own usage errors ---------------------------------------------------------------------------------
+
+SEED000 = str(CONFIGS / "seed000_maxpool_flatten.yaml")
+USAGE_ERRORS = {
+    "tol_out_of_range": (["check", SEED000, "--param", "fc.bias[0]", "--value", "1", "--tol", "2"], "'--tol'"),
+    "unknown_command": (["frob"], "No such command 'frob'"),
+    "missing_argument": (["explain"], "Missing argument 'NET.yaml'"),
+    "global_option_range": (["--max-work", "0", "grad", SEED000], "'--max-work'"),
+    "unknown_option": (["grad", SEED000, "--nope"], "No such option: --nope"),
+    "not_an_integer": (["explain", SEED000, "--width", "wide"], "'--width'"),
+    "escape_in_option": (["grad", SEED000, "--\x1b[31m"], "No such option: --\\x1b[31m"),
+}
+
+
+@pytest.mark.parametrize("case", list(USAGE_ERRORS))
+def test_usage_error_is_one_line(case):
+    """Typer drew a five-line box for its own errors; now they are one line, like every other error."""
+    args, words = USAGE_ERRORS[case]
+    code, stdout, stderr = cli(*args)
+    assert (code, stdout) == (2, ""), stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("cnnderive: error: "), stderr
+    assert words in stderr and "--help)" in stderr
+    assert not set(stderr) & set("╭╮╰╯│─\x1b")
+
+
+def test_no_arguments_still_prints_the_help():
+    code, stdout, _ = cli()
+    assert code == 2 and "Usage: cnnderive" in stdout
+    code, stdout, stderr = cli("--help")
+    assert (code, stderr) == (0, "") and "explain" in stdout
+
+
+def test_help_does_not_import_sympy():
+    """`--help` stays quick: the commands import SymPy and NumPy only when they run (a fresh interpreter)."""
+    result = run_cli_process(["--help"], python_flags=["-X", "importtime"])
+    assert result.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "typer" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("sympy", "numpy")}
+
+
+def test_typer_pin_matches_the_installed_typer():
+    """pyproject pins the Typer range the suite runs with (0.29 changed its behaviour; cli uses typer._click)."""
+    import typer
+
+    pin = re.search(r'"typer>=(\d+)\.(\d+),<(\d+)\.(\d+)"', (ROOT / "pyproject.toml").read_text())
+    assert pin, "pyproject.toml should pin typer as >=X.Y,<X.Z"
+    low, high = (int(pin[1]), int(pin[2])), (int(pin[3]), int(pin[4]))
+    installed = tuple(int(part) for part in typer.__version__.split(".")[:2])
+    assert low <= installed < high
+
+
+# -- YAML aliases ---------------------------------------------------------------------------------------------
+
+
+class Counted(list):
+    """A list that counts how often it is walked."""
+
+    walks = 0
+
+    def __iter__(self):
+        Counted.walks += 1
+        return super().__iter__()
+
+
+def test_shared_lists_are_walked_once():
+    """Aliases let one list appear 10^k times over k levels (`a1: [*a0, *a0, ...]`); putting the long
+    number lists back walked every path (it never ended at ten levels). Each list is walked once now."""
+    from cnnderive.config.yaml_io import _put_back
+
+    level = Counted(["cnnderive-number-list-0"])
+    for _ in range(5):
+        level = Counted([level] * 10)
+    Counted.walks = 0
+    assert _put_back({"extra": level}, {"cnnderive-number-list-0": [1, 2]}) == 1
+    assert Counted.walks == 6
+
+
+def test_alias_tower_with_a_long_number_list_is_one_error(tmp_path):
+    tower = "  big: [" + ", ".join(["1"] * 400) + "]\n  a0: &a0 [[1]]\n"
+    tower += "".join(f"  a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 10)}]\n" for k in range(1, 11))
+    text = BASE + "extra:\n" + tower
+    path = tmp_path / "tower.yaml"
+    path.write_text(text)
+    message = check_one_error_line(cli("grad", path, "--json"), path)
+    assert f"{path}:{line_with(text, 'extra:')}: extra: unknown field" in message

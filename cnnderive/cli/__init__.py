@@ -1,43 +1,29 @@
-"""The command line: thin commands that call the library and hand the result to a printer."""
+"""The command line: `main` is the program; `app`, the Typer application, lives in `program`.
+
+This module imports nothing heavy, so that `main` is running (and catching Ctrl-C) before Typer,
+Rich and the commands are imported.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
-
-import typer
-
-from . import check, explain, grad, latex, symbols
-from .common import DEBUG, LIMITS
-
-app = typer.Typer(
-    pretty_exceptions_enable=False,
-    no_args_is_help=True,
-    help="Backpropagation in a small CNN, step by step and exactly.",
-)
-
-
-@app.callback()
-def options(
-    debug: Annotated[bool, typer.Option("--debug", help="show the traceback of an internal error")] = False,
-    max_work: Annotated[
-        int, typer.Option("--max-work", help="refuse networks needing more multiply-adds per pass than this", min=1)
-    ] = 20_000_000,
-) -> None:
-    DEBUG["on"] = debug
-    LIMITS["work"] = max_work
-
-
-app.command("explain")(explain.explain)
-app.command("grad")(grad.grad)
-app.command("symbols")(symbols.symbols)
-app.command("check")(check.check)
-app.command("latex")(latex.latex)
 
 
 def main() -> None:
+    """Run the program; Ctrl-C anywhere, even while Typer is still being imported, is one line and exit 130."""
     try:
+        from .program import app
+
         app(prog_name="cnnderive")
-    except KeyboardInterrupt:  # outside a command (the commands handle their own)
+    except KeyboardInterrupt:  # outside a command and outside Typer's parsing (they report their own)
         sys.stderr.write("cnnderive: interrupted\n")
         raise SystemExit(130) from None
+
+
+def __getattr__(name: str) -> object:
+    """`cnnderive.cli.app`, imported on first use."""
+    if name == "app":
+        from .program import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from ..errors import UserError
-from .common import guarded, load_derivation
+from .common import guarded, load_derivation, options_of
 
 
 @guarded
 def explain(
+    ctx: typer.Context,
     net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
     param: Annotated[
         str | None,
@@ -33,16 +34,15 @@ def explain(
     """The derivation step by step: network, forward pass, backward pass (or one parameter with --param)."""
     from ..derivation.names import parse_parameter
     from ..derivation.steps import build_steps
-    from ..files import check_writable, write_atomic
+    from ..errors import one_line
+    from ..files import check_outputs, write_atomic
     from ..printers.explain import explanation, param_explanation
     from ..printers.terminal import make_console
 
     if expand and not param:
         raise UserError("--expand needs --param: name the parameter to expand", field="--expand")
-    for path, option in ((svg, "--svg"), (html, "--html")):
-        if path:
-            check_writable(path, force, option)
-    derivation = load_derivation(net)
+    check_outputs([(svg, "--svg"), (html, "--html")], force)
+    derivation = load_derivation(net, options_of(ctx))
     selected = parse_parameter(derivation.network, param) if param else None
     steps = build_steps(derivation)
     items = param_explanation(steps, *selected, expand=expand) if selected else explanation(steps)
@@ -50,7 +50,7 @@ def explain(
     for item in items:
         console.print(item)
     if svg:
-        write_atomic(svg, console.export_svg(clear=False, title=f"cnnderive explain {Path(net).name}"), force, "--svg")
+        title = one_line(f"cnnderive explain {Path(net).name}")
+        write_atomic(svg, console.export_svg(clear=False, title=title), force, "--svg")
     if html:
         write_atomic(html, console.export_html(clear=False), force, "--html")
-

@@ -7,19 +7,20 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from typing import Annotated
 
 import typer
 
 from ..errors import UserError
-from .common import guarded, load_derivation
+from ..files import check_outputs, temporary_folder, write_atomic
+from .common import guarded, load_derivation, options_of
 
 PDFLATEX_TIMEOUT = 300  # seconds; the biggest shipped network compiles in well under one
 
 
 @guarded
 def latex(
+    ctx: typer.Context,
     net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
     output: Annotated[
         str | None,
@@ -37,12 +38,12 @@ def latex(
     """The derivation as a LaTeX document that compiles with pdflatex: forward, backward, each gradient."""
     from ..derivation.names import parse_parameter
     from ..derivation.steps import build_steps
-    from ..files import write_atomic
     from ..printers.latex import render
 
     output = None if output == "-" else output  # the usual spelling of standard output
-    pdf_path = _pdf_path(output, snippet, force) if pdf else None
-    derivation = load_derivation(net)
+    pdf_path = _pdf_path(output, snippet) if pdf else None
+    check_outputs([(output, "-o"), (pdf_path, "--pdf")], force)
+    derivation = load_derivation(net, options_of(ctx))
     selected = parse_parameter(derivation.network, param) if param else None
     document = render(build_steps(derivation), selected, snippet=snippet)
     if output is None:
@@ -55,7 +56,7 @@ def latex(
         typer.echo(f"wrote {pdf_path}")
 
 
-def _pdf_path(output: str | None, snippet: bool, force: bool) -> str:
+def _pdf_path(output: str | None, snippet: bool) -> str:
     """Where --pdf writes, checked before anything is computed or written."""
     if output is None:
         raise UserError("needs -o FILE.tex: the PDF is written next to it, as FILE.pdf", field="--pdf")
@@ -70,14 +71,12 @@ def _pdf_path(output: str | None, snippet: bool, force: bool) -> str:
     path = os.path.splitext(output)[0] + ".pdf"
     if os.path.abspath(path) == os.path.abspath(output):
         raise UserError(f"-o {output} would be overwritten by the PDF; name the .tex file", field="--pdf")
-    if os.path.exists(path) and not force:
-        raise UserError(f"{path} exists; add --force to replace it", field="--pdf")
     return path
 
 
 def run_pdflatex(document: str, timeout: float = PDFLATEX_TIMEOUT) -> bytes:
     """Compile a document in a temporary folder and return the PDF; a failure is one clear line."""
-    with tempfile.TemporaryDirectory(prefix="cnnderive-latex-") as folder:
+    with temporary_folder("latex") as folder:
         with open(os.path.join(folder, "derivation.tex"), "w", encoding="utf-8") as stream:
             stream.write(document)
         command = ["pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape", "derivation.tex"]

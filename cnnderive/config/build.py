@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..errors import ConfigError, ShapeError, UserError
+from ..errors import ConfigError, ShapeError, UserError, one_line
+from ..files import read_regular
 from ..maths.layers import LAYER_KINDS, Layer, Setting
 from ..maths.losses import LOSS_KINDS
 from ..maths.network import Network
@@ -21,28 +22,37 @@ from .yaml_io import _yaml_load, line_of
 MAX_ELEMENTS = 1_000_000  # per tensor; bigger shapes are refused before anything is allocated
 MAX_DEPTH = 6  # levels of nested lists in one tensor field
 LIMITS = {"work": 20_000_000, "parameters": 2_000_000}  # whole network; `--max-work` raises the first
+MAX_CONFIG_BYTES = 4_000_000  # ten times configs/lenet5.yaml (0.4 MB); bounds parse time and memory
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_RESERVED = {"input", "target", "loss"}
+_RESERVED = {"input", "target", "loss"}  # canonical names of the network's own tensors
+# words the formula grammar of `check --expr` reads as functions or constants (check/formula/parser.py)
+_FORMULA_WORDS = {"exp", "log", "ln", "sqrt", "tanh", "sigmoid", "sigma", "max", "min", "e", "pi", "E"}
 
 
-def load(path: str | Path) -> Network:
-    """Read and validate a config file; every problem becomes one UserError naming file, field, line."""
+def load(path: str | Path, max_work: int = LIMITS["work"]) -> Network:
+    """Read and validate a config file; every problem becomes one UserError naming file, field, line.
+
+    Only a regular file of at most MAX_CONFIG_BYTES is read; `max_work` bounds the multiply-adds of one pass.
+    """
     path = str(path)
+    data = read_regular(path, MAX_CONFIG_BYTES, "the config")
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read the config: {getattr(error, 'strerror', None) or error}", file=path) from None
-    return loads(text, path)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"cannot read the config: {error}", file=path) from None
+    return loads(text, path, max_work)
 
 
-def loads(text: str, source: str = "<config>") -> Network:
+def loads(text: str, source: str = "<config>", max_work: int = LIMITS["work"]) -> Network:
     """Validate config text; `source` names it in error messages."""
     try:
         data = _yaml_load(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = " ".join(filter(None, [error.context, error.problem]))
-        raise UserError(f"not valid YAML: {problem}", file=source, line=mark.line + 1 if mark else None, field="YAML") from None
+        raise UserError(
+            f"not valid YAML: {problem}", file=source, line=mark.line + 1 if mark else None, field="YAML"
+        ) from None
     except yaml.reader.ReaderError as error:
         line = text.count("\n", 0, error.position) + 1
         raise UserError(f"not valid YAML: {str(error).splitlines()[0]}", file=source, line=line, field="YAML") from None
@@ -50,9 +60,11 @@ def loads(text: str, source: str = "<config>") -> Network:
         raise UserError("not valid YAML: nested too deeply", file=source, field="YAML") from None
     except (yaml.YAMLError, ValueError, KeyError, IndexError, AttributeError, TypeError, OverflowError) as error:
         # PyYAML's own constructors raise plain Python errors for e.g. `!!int abc` or `!!timestamp x`
-        raise UserError(f"not valid YAML: a value cannot be read ({str(error)[:160]})", file=source, field="YAML") from None
+        raise UserError(
+            f"not valid YAML: a value cannot be read ({str(error)[:160]})", file=source, field="YAML"
+        ) from None
     try:
-        return build(data, source)
+        return build(data, source, max_work)
     except ConfigError as error:
         error.file = source
         error.line = line_of(text, error.path)
@@ -61,9 +73,9 @@ def loads(text: str, source: str = "<config>") -> Network:
         raise UserError("the config is nested too deeply", file=source) from None
 
 
-def build(data: object, source: str) -> Network:
+def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network:
     top = Fields(data, (), "a mapping with input, layers and loss")
-    name = top.string("name", Path(source).stem)
+    name = one_line(top.string("name", Path(source).stem))  # every printer then shows it as plain text
     seed = top.int("seed", 0, minimum=0, maximum=2**63 - 1)
     inputs = _input(top.get("input"), seed)
     raw_layers = top.get("layers")
@@ -72,7 +84,7 @@ def build(data: object, source: str) -> Network:
     layers: list[Layer] = []
     params: dict[str, dict[str, np.ndarray]] = {}
     shape = inputs.shape
-    budget = {"work": 0, "parameters": 0}
+    budget = {"work": 0, "parameters": 0, "max_work": max_work}
     for position, raw in enumerate(raw_layers):
         layer, layer_params = _layer(raw, position, shape, seed, params, budget)
         layers.append(layer)
@@ -126,7 +138,13 @@ def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict, 
         raise ConfigError(f"unknown layer type {describe(kind)}; known types: {', '.join(LAYER_KINDS)}", fields.at("type"))
     name = fields.string("name", f"{kind}_{position + 1}")
     if not _NAME.match(name) or name in _RESERVED:
-        raise ConfigError(f"layer name {name!r} must be letters, digits and _ (and not input, target or loss)", fields.at("name"))
+        raise ConfigError(
+            f"layer name {name!r} must be letters, digits and _ (and not input, target or loss)", fields.at("name")
+        )
+    if name in _FORMULA_WORDS:
+        words = ", ".join(sorted(_FORMULA_WORDS))
+        message = f"layer name {name!r} is a word of check formulas ({words}); choose another"
+        raise ConfigError(message, fields.at("name"))
     if name in known:
         raise ConfigError(f"two layers are called {name!r}; names must be unique", fields.at("name"))
     raw_params = fields.get("params", {})
@@ -185,10 +203,10 @@ def _spend(budget: dict, layer: Layer, path: tuple) -> None:
     """Refuse a network whose size alone would take minutes, before its parameters are drawn or read."""
     budget["work"] += layer.work()
     budget["parameters"] += sum(int(np.prod(shape)) for shape in layer.param_shapes().values())
-    if budget["work"] > LIMITS["work"]:
+    if budget["work"] > budget["max_work"]:
         raise ConfigError(
             f"the network up to {layer.name} needs {budget['work']:,} multiply-adds per pass; the limit is "
-            f"{LIMITS['work']:,} (raise it with --max-work, or use a smaller layer)",
+            f"{budget['max_work']:,} (raise it with --max-work, or use a smaller layer)",
             path,
         )
     if budget["parameters"] > LIMITS["parameters"]:

@@ -83,11 +83,19 @@ def _yaml_load(text: str) -> object:
 
 
 def _put_back(data: object, lists: dict[str, list]) -> int:
-    """Replace each marker value in the loaded data by its list; how many were replaced."""
+    """Replace each marker value in the loaded data by its list; how many were replaced.
+
+    Each container is visited once: YAML aliases can share one list many times over (`[*a, *a, ...]`
+    nested ten deep is 10^10 paths but only ten lists).
+    """
     found = 0
     stack = [data]
+    seen: set[int] = set()
     while stack:
         node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, dict):
             items = node.items()
         elif isinstance(node, list):
