@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
-from .common import guarded, load_derivation
+from .common import guarded, load_derivation, options_of
 
 
 @guarded
 def check(
+    ctx: typer.Context,
     net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
     param: Annotated[
         str,
@@ -28,7 +29,8 @@ def check(
         typer.Option("--expr", help="your formula, in plain maths (2*(o - y)*(i1*w2_1 + ...)) or LaTeX"),
     ] = None,
     tol: Annotated[
-        float, typer.Option("--tol", min=0.0, max=1.0, help="relative tolerance for --value (a fraction is compared exactly)")
+        float,
+        typer.Option("--tol", min=0.0, max=1.0, help="relative tolerance for --value (a fraction is compared exactly)"),
     ] = 1e-6,
     latex: Annotated[
         bool, typer.Option("--latex", help="read the formula as LaTeX (detected on \\ , ^{ or _{)")
@@ -43,7 +45,7 @@ def check(
     from ..printers.check_out import CheckView
     from ..printers.terminal import make_console
 
-    checker = Checker(load_derivation(net), param)
+    checker = Checker(load_derivation(net, options_of(ctx)), param)
     verdict = checker.check_value(value, tol) if value is not None else checker.check_expr(expr, latex or None)
     make_console().print(CheckView(checker.derivation).render(verdict))
     raise typer.Exit(0 if verdict.right else 1)

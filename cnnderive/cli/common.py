@@ -26,12 +26,8 @@ class Options:
     max_work: int = DEFAULT_MAX_WORK  # multiply-adds per pass a config may need
 
 
-def options_of(ctx: typer.Context | None = None) -> Options:
-    """The global options of the running command: from ctx, else from Typer's current context, else defaults."""
-    if ctx is None:
-        from typer._click.globals import get_current_context  # how Typer itself finds the running context
-
-        ctx = get_current_context(silent=True)
+def options_of(ctx: typer.Context | None) -> Options:
+    """The global options of the running command (the group callback stores them in ctx.obj)."""
     found = ctx.find_object(Options) if ctx is not None else None
     return found if found is not None else Options()
 
@@ -82,10 +78,10 @@ def _announce_start() -> None:
 def load_derivation(path: str, options: Options | None = None, exact: bool | None = None):
     """Load a config file into a Derivation (imports NumPy and the maths only now).
 
-    Without `options`, those of the running command (options_of()).
+    Without `options`, the defaults.
     """
     from .. import config
     from ..derivation.build import Derivation
 
-    options = options if options is not None else options_of()
+    options = options if options is not None else Options()
     return Derivation(config.load(path, max_work=options.max_work), exact=exact)

@@ -6,21 +6,24 @@ from typing import Annotated
 
 import typer
 
-from .common import guarded, load_derivation
+from .common import guarded, load_derivation, options_of
 
 
 @guarded
 def grad(
+    ctx: typer.Context,
     net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
     param: Annotated[
         str | None, typer.Option("--param", "-p", help="only this parameter, e.g. conv1.weight or fc.bias[2]")
     ] = None,
-    json: Annotated[bool, typer.Option("--json", help="print the JSON document of the spec instead of a table")] = False,
+    json: Annotated[
+        bool, typer.Option("--json", help="print the JSON document of the spec instead of a table")
+    ] = False,
 ) -> None:
     """The gradient of the loss for every parameter: chain-rule form and value."""
     from ..derivation.names import parse_parameter
 
-    derivation = load_derivation(net, exact=None if not json else False)
+    derivation = load_derivation(net, options_of(ctx), exact=None if not json else False)
     selected = parse_parameter(derivation.network, param) if param else None
     if json:
         from ..printers.json_out import render

@@ -6,15 +6,18 @@ from typing import Annotated
 
 import typer
 
-from .common import guarded, load_derivation
+from .common import guarded, load_derivation, options_of
 
 
 @guarded
-def symbols(net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")]) -> None:
+def symbols(
+    ctx: typer.Context,
+    net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
+) -> None:
     """Every canonical name (inputs, parameters, layer outputs, target) with its textbook aliases and value."""
     from ..printers.terminal import make_console, symbols_table
 
-    derivation = load_derivation(net)
+    derivation = load_derivation(net, options_of(ctx))
     make_console().print(symbols_table(derivation, _short_aliases(derivation)))
 
 

@@ -69,7 +69,7 @@ def chain_text(gradient: ElementGradient, limit: int = 4) -> str:
 
 def gradient_table(derivation: Derivation, selected=None) -> Table:
     """One row per parameter element: its names, the chain-rule form, the value."""
-    table = Table(title=f"∂L/∂θ for {derivation.network.name}", title_justify="left")
+    table = Table(title=Text(f"∂L/∂θ for {derivation.network.name}"), title_justify="left")
     table.add_column("parameter", no_wrap=True)
     table.add_column("chain rule: ∂L/∂θ =")
     table.add_column("value", justify="right")
@@ -100,7 +100,7 @@ def symbols_table(derivation: Derivation, typed_aliases=None, max_rows: int = 40
     `typed_aliases(tensor, index)` gives the short names a student may type besides the typed
     textbook name (i_5, w^2_1, o, y, ...); without it only the textbook names are listed.
     """
-    table = Table(title=f"names in {derivation.network.name}", title_justify="left")
+    table = Table(title=Text(f"names in {derivation.network.name}"), title_justify="left")
     table.add_column("canonical", no_wrap=True)
     for column in ("textbook", "LaTeX", "typed (and also accepted)"):
         table.add_column(column, overflow="fold")
