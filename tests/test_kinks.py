@@ -2,6 +2,7 @@
 
 Each network is built so that float64 alone would decide the kink the other way; the tool must
 follow the exact numbers (spec section 2) on the exact track and on the float track alike.
+Here the values stay fractions; kinks behind tanh, sigmoid and softmax are in test_exact_kinks.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A loaded network and its passes: forward values, dL/d(every layer output), parameter gradients.
 
-The kinks (ReLU masks, max-pool winners) are decided once, on exact fractions for as long as
-the values stay rational, and every pass (float, exact, symbolic) then follows them.
+The kinks (ReLU masks, max-pool winners) are decided once and exactly: on fractions for as long
+as the values stay rational, past exp and tanh by kinks.KinkJudge (floats where they are sure,
+exact forms, intervals and proofs where not); every pass (float, exact, symbolic) then follows them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .kinks import KinkJudge, KinkNote
 from .layers import Layer
 from .ops import FloatOps, NotRational, RationalOps
 
@@ -40,6 +42,7 @@ class Network:
     target: np.ndarray
     _kinks: list | None = field(default=None, repr=False)
     _rational_values: list | None = field(default=None, repr=False)
+    _kink_notes: list[KinkNote] = field(default_factory=list, repr=False)
     _float_arrays: dict = field(default_factory=dict, repr=False)  # id -> (exact array, its floats)
 
     @property
@@ -71,22 +74,33 @@ class Network:
             self._decide_kinks()
         return self._rational_values
 
+    @property
+    def kink_notes(self) -> list[KinkNote]:
+        """How each kink that float64 could not settle was decided: (layer position, element of
+        that layer's input, a sentence), in the order they were decided; empty for rational networks."""
+        if self._kinks is None:
+            self._decide_kinks()
+        return self._kink_notes
+
     def _decide_kinks(self) -> None:
-        rational, floats = RationalOps(), FloatOps()
-        exact, approx = self.input, floats.array(self.input)
-        kinks, exact_values = [], [exact]
-        for layer in self.layers:
-            decided = layer.decide(exact if exact is not None else approx)
-            kinks.append(decided)
-            approx = layer.forward(approx, self._params(layer, floats), decided, floats)
-            if exact is not None:
-                try:
-                    exact = layer.forward(exact, self.params[layer.name], decided, rational)
-                except NotRational:
-                    exact = None
-                else:
-                    exact_values.append(exact)
+        rational = RationalOps()
+        exact, kinks, exact_values = self.input, [], [self.input]
+        judge: KinkJudge | None = None
+        for position, layer in enumerate(self.layers):
+            if judge is not None:
+                kinks.append(judge.decide(position))
+                judge.advance(position)
+                continue
+            kinks.append(layer.decide(exact))
+            try:
+                exact = layer.forward(exact, self.params[layer.name], kinks[-1], rational)
+            except NotRational:  # exp or tanh: from here on the judge decides
+                judge = KinkJudge(self.layers, self._params, position, exact, kinks)
+                judge.advance(position)
+            else:
+                exact_values.append(exact)
         self._kinks, self._rational_values = kinks, exact_values
+        self._kink_notes = judge.notes if judge is not None else []
 
     def _params(self, layer: Layer, ops) -> dict[str, np.ndarray]:
         if isinstance(ops, FloatOps):  # converted once: the kink pass and the float pass share them

@@ -86,6 +86,43 @@ class RationalOps:
     log = tanh = exp
 
 
+class IntervalOps:
+    """Intervals that surely hold the exact value, at `bits` of binary precision (mpmath's interval
+    arithmetic rounds outward): a sign is certain once the interval leaves 0. Used to decide kinks
+    past exp and tanh, where fractions cannot go."""
+
+    name = "interval"
+    exact = False
+
+    def __init__(self, bits: int) -> None:
+        from mpmath.ctx_iv import MPIntervalContext
+
+        self.bits = bits
+        self._ctx = MPIntervalContext()  # its own context: the precision is not mpmath's global one
+        self._ctx.prec = bits
+
+    def array(self, values: np.ndarray) -> np.ndarray:
+        return _map(values, self._convert)
+
+    def _convert(self, value: object) -> object:
+        if isinstance(value, Fraction):
+            return self._ctx.mpf(value.numerator) / value.denominator
+        return self._ctx.mpf(value) if isinstance(value, (int, float)) else value
+
+    def const(self, q: Fraction | int) -> object:
+        return self._convert(Fraction(q))
+
+    def exp(self, x: np.ndarray) -> np.ndarray:
+        return _map(x, self._ctx.exp)
+
+    def log(self, x: np.ndarray) -> np.ndarray:
+        return _map(x, self._ctx.log)
+
+    def tanh(self, x: np.ndarray) -> np.ndarray:
+        # tanh z = 1 - 2 / (exp(2z) + 1): z occurs once, so the interval stays tight
+        return _map(x, lambda z: 1 - 2 / (self._ctx.exp(2 * z) + 1))
+
+
 class SympyOps:
     """Exact SymPy numbers or symbolic expressions: what is printed."""
 
@@ -221,7 +258,7 @@ def exact_tensordot(a: np.ndarray, b: np.ndarray, axes, plus: np.ndarray | None 
         out = np.tensordot(a, b, axes)
         return out if plus is None else out + plus
     (na, da, ma), (nb, db, mb) = scaled_a, scaled_b
-    bound = _contracted(a, b, axes) * ma * mb  # >= every |partial sum|
+    bound = _contracted(a, b, axes) * max(ma, 1) * max(mb, 1)  # >= every |partial sum| and every |numerator|
     if bound < 2**53:
         products = np.tensordot(na.astype(np.float64), nb.astype(np.float64), axes).astype(np.int64)
     elif bound < 2**63:
@@ -233,7 +270,7 @@ def exact_tensordot(a: np.ndarray, b: np.ndarray, axes, plus: np.ndarray | None 
         np_, dp, mp = scaled_plus
         common = math.lcm(denominator, dp)
         fp, fd = common // denominator, common // dp
-        if bound * fp + mp * fd < 2**63 and products.dtype != object:
+        if bound * fp + max(mp, 1) * fd < 2**63 and products.dtype != object:  # then fp and fd fit too
             products = products * fp + np_.astype(np.int64) * fd
         else:
             products = products.astype(object) * fp + np_.astype(object) * fd
