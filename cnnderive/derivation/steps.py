@@ -32,6 +32,7 @@ class LayerStep:
     delta_in: np.ndarray | None  # dL/d(input), when an earlier layer has parameters
     back_rule: sympy.Expr | None  # dL/d(input[first]) over the dL/d(output) symbols
     mask: np.ndarray | None  # ReLU derivative (0/1 over the output) or max-pool routing (0/1 over the input)
+    kink_notes: tuple[str, ...] = ()  # how each kink that float64 could not settle was decided exactly
 
     @property
     def first(self) -> tuple[int, ...]:
@@ -87,6 +88,7 @@ def build_steps(derivation: Derivation) -> Steps:
                 delta_in=values.deltas[k] if has_params_before[k] else None,
                 back_rule=back_rule,
                 mask=layer.mask(network.kinks[k]),
+                kink_notes=tuple(note.text for note in network.kink_notes if note.position == k),
             )
         )
     fused = values.deltas[-2] if network.fused_loss() else None

@@ -112,6 +112,7 @@ def layer_forward(view: View, step) -> Group:
     put(head, f"  {step.layer.describe()}: {step.input.unicode()} → {step.output.unicode()}", "bold")
     put(head, f"   ({step.output.name})", "dim")
     body = FORWARD[step.layer.kind](view, step)
+    body += [Text(f"Kink decided exactly: {note}", style="yellow") for note in step.kink_notes]
     return Group(head, indent(*body), Text())
 
 

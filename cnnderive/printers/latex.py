@@ -142,6 +142,7 @@ class Document(Gradients):
             else:
                 out.append("The values:")
             out.append(self.tensor_display(step.output, step.values, self.floats.values[step.position + 1]))
+            out += [rf"\emph{{Kink decided exactly:}} {text(note)}" for note in step.kink_notes]
         out.append(self.loss_forward())
         return "\n".join(out) + "\n"
 
