@@ -104,7 +104,7 @@ class Checker:
             pairs = tuple((as_fraction(t.delta), as_fraction(t.local)) for t in asked.terms)
         else:
             ops, right, pairs = FloatOps(), asked.approx, tuple((t.delta_approx, t.local_approx) for t in asked.terms)
-        track = Track(right, pairs, lambda variant: variant.run(ops), asked.pick)
+        track = Track(right, pairs, lambda overrides: network.run(ops, overrides=overrides), asked.pick)
         found = variants(network, asked.terms, track)
         return [v for v in found if not _same_number(v.expr, right)]
 

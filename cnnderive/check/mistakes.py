@@ -49,7 +49,7 @@ class Track:
 
     right: object  # the right gradient on this track
     pairs: tuple[tuple[object, object], ...]  # (∂L/∂out, ∂out/∂asked) of each chain-rule term
-    run: Callable  # network -> its backward Pass on this track
+    run: Callable  # overrides -> the backward Pass on this track with those rules replaced
     pick: Callable  # Pass -> the asked gradient out of it
 
 
@@ -118,17 +118,8 @@ def _product(items):
 
 
 # -- the backward pass rerun with one rule done wrong ---------------------------------------------
-
-
-class _Patched:
-    """A layer (or loss) with one method replaced by a mistaken rule; everything else is the original's."""
-
-    def __init__(self, original, **methods) -> None:
-        self._original = original
-        self.__dict__.update(methods)
-
-    def __getattr__(self, name: str):
-        return getattr(self._original, name)
+# Each entry builds a mistaken backward rule for one layer (None where it does not apply); the
+# pass is rerun with it through Network.run(overrides=...).
 
 
 def _like(values: list | np.ndarray, shape, delta: np.ndarray) -> np.ndarray:
@@ -138,12 +129,12 @@ def _like(values: list | np.ndarray, shape, delta: np.ndarray) -> np.ndarray:
     return out if delta.dtype == object else out.astype(delta.dtype)
 
 
-def _no_derivative(x, y, delta, params, kinks, ops):
-    return delta, {}
+def _left_out(layer):
+    return lambda x, y, delta, params, kinks, ops: (delta, {})
 
 
-def _softmax_diagonal(x, y, delta, params, kinks, ops):
-    return delta * y * (1 - y), {}
+def _softmax_diagonal(layer):
+    return lambda x, y, delta, params, kinks, ops: (delta * y * (1 - y), {})
 
 
 def _pool_to_all(layer):
@@ -157,15 +148,20 @@ def _pool_to_all(layer):
     return backward
 
 
-def _flatten_order(layer, order: str):
-    channels, height, width = layer.in_shape
+def _flatten_order(order: str):
+    def make(layer):
+        if len(layer.in_shape) != 3:
+            return None
+        channels, height, width = layer.in_shape
 
-    def backward(x, y, delta, params, kinks, ops):
-        if order == "columns":
-            return delta.reshape(channels, width, height).transpose(0, 2, 1), {}
-        return delta.reshape(height, width, channels).transpose(2, 0, 1), {}
+        def backward(x, y, delta, params, kinks, ops):
+            if order == "columns":
+                return delta.reshape(channels, width, height).transpose(0, 2, 1), {}
+            return delta.reshape(height, width, channels).transpose(2, 0, 1), {}
 
-    return backward
+        return backward
+
+    return make
 
 
 def _multiplied(layer):
@@ -187,53 +183,66 @@ def _multiplied(layer):
     return backward
 
 
-_ACTIVATIONS = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax"}
+_ACTIVATION = ("activation_left_out", _left_out)
+WRONG_RULES: dict[str, list[tuple[str, Callable]]] = {
+    "relu": [_ACTIVATION],
+    "leaky_relu": [_ACTIVATION],
+    "sigmoid": [_ACTIVATION],
+    "tanh": [_ACTIVATION],
+    "softmax": [_ACTIVATION, ("softmax_diagonal", _softmax_diagonal)],
+    "maxpool2d": [("maxpool_all", _pool_to_all)],
+    "flatten": [("flatten_transposed", _flatten_order("columns")), ("flatten_transposed", _flatten_order("last"))],
+    "linear": [("next_layer_multiplied", _multiplied)],
+    "conv2d": [("next_layer_multiplied", _multiplied)],
+}
+# the same slips made where the loss is differentiated through the final softmax or sigmoid
+FUSED_WRONG_RULES: dict[str, list[tuple[str, Callable]]] = {
+    "sigmoid": [("activation_left_out", lambda loss: lambda out, t, ops: loss.delta(out, t, ops))],
+    "softmax": [
+        ("activation_left_out", lambda loss: lambda out, t, ops: loss.delta(out, t, ops)),
+        ("softmax_diagonal", lambda loss: lambda out, t, ops: loss.delta(out, t, ops) * out * (1 - out)),
+    ],
+}
+ACTIVATION_NAMES = {
+    "relu": "ReLU",
+    "leaky_relu": "leaky ReLU",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "softmax": "softmax",
+}
 
 
 def backward_variants(network, track: Track) -> list[Variant]:
     """The backward pass rerun with one layer's rule done wrong, for every layer where that can happen."""
-    _ = network.kinks  # decided now, so that every variant shares them
-    layers = network.layers
-    fused = network.fused_loss()
+    layers, fused = network.layers, network.fused_loss()
     found = []
-
-    def rerun(key: str, patches: dict, loss=None, **fill) -> None:
-        changed = [patches.get(k, layer) for k, layer in enumerate(layers)]
-        variant_network = dataclasses.replace(network, layers=changed, loss=loss or network.loss)
-        found.append(Variant(mistake(key, **fill), track.pick(track.run(variant_network))))
-
     for k, layer in enumerate(layers):
-        final = fused and k == len(layers) - 1
-        if layer.kind in _ACTIVATIONS and not final:
-            rerun("activation_left_out", {k: _Patched(layer, backward=_no_derivative)}, kind=_ACTIVATIONS[layer.kind])
-        if layer.kind == "softmax" and not final:
-            rerun("softmax_diagonal", {k: _Patched(layer, backward=_softmax_diagonal)})
-        if layer.kind == "maxpool2d":
-            rerun("maxpool_all", {k: _Patched(layer, backward=_pool_to_all(layer))})
-        if layer.kind == "flatten" and len(layer.in_shape) == 3:
-            for order in ("columns", "channels_last"):
-                rerun("flatten_transposed", {k: _Patched(layer, backward=_flatten_order(layer, order))})
-        if layer.kind in ("linear", "conv2d"):
-            rerun("next_layer_multiplied", {k: _Patched(layer, backward=_multiplied(layer))})
+        if fused and k == len(layers) - 1:
+            continue
+        for key, make in WRONG_RULES.get(layer.kind, []):
+            rule = make(layer)
+            if rule is not None:
+                passed = track.run({k: rule})
+                found.append(Variant(mistake(key, kind=ACTIVATION_NAMES.get(layer.kind, "")), track.pick(passed)))
     if fused:
-        loss, last = network.loss, layers[-1]
-        left_out = _Patched(loss, fused_delta=lambda _last, out, t, ops: loss.delta(out, t, ops))
-        rerun("activation_left_out", {}, left_out, kind=_ACTIVATIONS[last.kind])
-        if last.kind == "softmax":
-            diagonal = _Patched(loss, fused_delta=lambda _last, out, t, ops: loss.delta(out, t, ops) * out * (1 - out))
-            rerun("softmax_diagonal", {}, diagonal)
+        last = layers[-1]
+        for key, make in FUSED_WRONG_RULES.get(last.kind, []):
+            passed = track.run({"fused": make(network.loss)})
+            found.append(Variant(mistake(key, kind=ACTIVATION_NAMES[last.kind]), track.pick(passed)))
     return found
 
 
 def symbolic_run(symbolic):
-    """The backward pass of a (mistaken) network on the symbols of `symbolic`."""
-    arrays = symbolic.arrays
+    """The backward pass on the symbols of `symbolic`, with some rules replaced."""
+    arrays, network = symbolic.arrays, symbolic.network
 
-    def run(network):
+    def run(overrides):
         params = {
             layer.name: {p: arrays[f"{layer.name}.{p}"] for p in network.params[layer.name]} for layer in network.layers
         }
         values = [arrays["input"]] + [arrays[f"{layer.name}.output"] for layer in network.layers]
-        return network.run(symbolic.ops, inputs=values[0], params=params, target=arrays["target"], values=values)
+        return network.run(
+            symbolic.ops, inputs=values[0], params=params, target=arrays["target"], values=values, overrides=overrides
+        )
 
     return run

@@ -113,12 +113,16 @@ class Network:
             cached = self._float_arrays[id(value)] = (value, FloatOps().array(value))
         return cached[1]
 
-    def run(self, ops, inputs: np.ndarray | None = None, params=None, target=None, values=None) -> Pass:
+    def run(self, ops, inputs: np.ndarray | None = None, params=None, target=None, values=None, overrides=None) -> Pass:
         """Forward and backward on one track; `params` maps layer -> param -> array already on it.
 
         Given `values` (one array per layer output, e.g. symbols), the forward pass is skipped and
-        the backward pass is written in terms of them.
+        the backward pass is written in terms of them. `overrides` replaces rules of the backward
+        pass (how `check` builds a mistake): a layer position -> a backward function with the
+        signature of Layer.backward, or "fused" -> a function (out, target, ops) giving dL/d(input
+        of the final softmax or sigmoid).
         """
+        overrides = overrides or {}
         kinks = self.kinks
         params = params or {layer.name: self._params(layer, ops) for layer in self.layers}
         target = ops.array(self.target) if target is None else target
@@ -132,11 +136,13 @@ class Network:
         grads: dict[str, np.ndarray] = {}
         start = len(self.layers) - 1
         if self.fused_loss():
-            deltas[-2] = self.loss.fused_delta(self.layers[-1], out, target, ops)
+            fused = overrides.get("fused") or (lambda o, t, ops: self.loss.fused_delta(self.layers[-1], o, t, ops))
+            deltas[-2] = fused(out, target, ops)
             start -= 1
         for k in range(start, -1, -1):
             layer = self.layers[k]
-            deltas[k], layer_grads = layer.backward(
+            backward = overrides.get(k, layer.backward)
+            deltas[k], layer_grads = backward(
                 values[k], values[k + 1], deltas[k + 1], params[layer.name], kinks[k], ops
             )
             for name, grad in layer_grads.items():
