@@ -27,7 +27,7 @@ from ..maths.ops import FloatOps, RationalOps
 from .compare import Comparison, Evaluator, Nearby, compare_terms
 from .mistakes import Mistake, Track, Variant, symbolic_run, variants
 from .rounding import rounded_match
-from .values import _same_number, close, parse_value, relative_error
+from .values import _same_number, close, exact_rational, parse_value, relative_error
 
 DEFAULT_TOL = 1e-6
 
@@ -121,8 +121,8 @@ class Checker:
         given, fraction = parse_value(text)
         if tol < 0:
             raise UserError("the tolerance must be 0 or more", field="--tol")
-        right_value = self.asked.value if as_fraction(self.asked.value) is not None else self.asked.approx
-        exact = fraction and as_fraction(right_value) is not None
+        right_value = self.asked.value
+        exact = fraction and exact_rational(right_value) is not None
         right = close(given, right_value, tol, exact)
         rounded_to = None if right or fraction else rounded_match(text, right_value)
         right = right or rounded_to is not None

@@ -17,7 +17,8 @@ class Budget:
     rules_work: int = 5_000  # every element's forward rule built symbolically (explain, latex)
     closed_form_work: int = 5_000  # check compares formulas (hand-sized networks)
     symbolic_work: int = 80_000  # closed forms built at all
-    nearest_work: int = 1_000_000  # floats as nearest doubles through one exact pass in fractions
+    nearest_work: int = 1_000_000  # floats as nearest doubles through one exact pass in fractions ...
+    nearest_tail_work: int = 5_000  # ... and interval arithmetic from the first exp/tanh layer on
     expand_terms: int = 5_000  # a fully expanded form with more terms is refused, not printed
     expand_nodes: int = 4_000  # ... and so is one whose expression over inputs and parameters is bigger
     shown_form_nodes: int = 12  # an exact form printed in full next to its decimal (terminal)

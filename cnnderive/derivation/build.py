@@ -10,8 +10,9 @@ from functools import cached_property
 import numpy as np
 
 from ..maths.network import Network, Pass
-from ..maths.ops import FloatOps, RationalOps, SympyOps
+from ..maths.ops import FloatOps, SympyOps
 from .budget import BUDGET, Budget, work
+from .floats import nearest_pass
 from .names import Tensor, tensors
 from .records import ElementGradient
 from .terms import parameter_gradient
@@ -29,26 +30,20 @@ class Derivation:
 
     @cached_property
     def floats(self) -> Pass:
-        return self.network.run(FloatOps())
+        """Every value as a float: the nearest double of the exact value (computed from exact fractions,
+        or at rising precision after exp/tanh, so saturated outputs and exact zeros come out right),
+        or the float64 pass, as PyTorch computes, for networks too big for that."""
+        budget = self.budget
+        return nearest_pass(self.network, budget.nearest_work, budget.nearest_tail_work) or self.network.run(FloatOps())
 
     @cached_property
     def values(self) -> Pass:
         """The pass that is shown: exact SymPy numbers for small networks, floats otherwise."""
         return self.network.run(self.ops) if self.exact else self.floats
 
-    @cached_property
+    @property
     def nearest(self) -> Pass:
-        """The pass as floats that are the nearest doubles to the exact values where that is cheap
-        (a rational network: one exact pass in fractions), else the float pass."""
-        if not (self.network.is_rational() and work(self.network) <= self.budget.nearest_work):
-            return self.floats
-        rational, floats = self.network.run(RationalOps()), FloatOps()
-        return Pass(
-            values=[floats.array(v) for v in rational.values],
-            loss=float(floats.array(np.array([rational.loss], dtype=object))[0]),
-            deltas=[None if d is None else floats.array(d) for d in rational.deltas],
-            grads={name: floats.array(grad) for name, grad in rational.grads.items()},
-        )
+        return self.floats
 
     def gradient_floats(self) -> dict[str, np.ndarray]:
         """Every gradient as floats: the nearest double to the exact value where that is cheap."""

@@ -56,7 +56,9 @@ class CrossEntropy:
     def create(cls, layers: list[Layer], target: np.ndarray, **settings: object) -> CrossEntropy:
         last = layers[-1].kind if layers else "input"
         if last not in ("softmax", "sigmoid"):
-            raise ShapeError(f"cross_entropy needs the network to end in softmax or sigmoid, but it ends in {last}", "type")
+            raise ShapeError(
+                f"cross_entropy needs the network to end in softmax or sigmoid, but it ends in {last}", "type"
+            )
         return cls(last, target_sums_to_one=sum(target) == 1)
 
     def describe(self) -> str:
@@ -86,6 +88,61 @@ class CrossEntropy:
         if self.on == "softmax" and not self.target_sums_to_one:
             return (p * target.sum() - target).reshape(out.shape)
         return (p - target).reshape(out.shape)
+
+    def from_logits(self, z, target, ops):
+        """(loss, dL/dp, dL/dz) from z, the input of the final softmax or sigmoid, the same numbers as
+        value, delta and fused_delta, in forms with no log(0) and no 1 - p when the output saturates:
+        every sum adds positive terms (softplus, log-sum-exp). `target` is the exact target (it decides
+        which terms exist); for tracks without overflow (intervals, SymPy) whose `ops` has log1p."""
+        z_flat = z.reshape(-1)
+        if self.on == "sigmoid":
+            loss, delta, fused = _binary_from_logits(z_flat, target, ops)
+        else:
+            loss, delta, fused = _softmax_from_logits(z_flat, target, ops)
+        return loss, delta.reshape(z.shape), fused.reshape(z.shape)
+
+
+def _binary_from_logits(z, target, ops):
+    """-t log s(z) - (1 - t) log(1 - s(z)) = t softplus(-z) + (1 - t) softplus(z), with softplus(x) =
+    log(1 + e^x); dL/dp = -t (1 + e^-z) + (1 - t)(1 + e^z); dL/dz = (1 - t) s(z) - t s(-z)."""
+    down, up = ops.exp(-z), ops.exp(z)  # e^-z, e^z
+    softplus_down, softplus_up = ops.log1p(down), ops.log1p(up)
+    zero = ops.const(0)
+    loss, delta, fused = zero, np.full(z.shape, zero, dtype=object), np.full(z.shape, zero, dtype=object)
+    for k, exact in enumerate(target):
+        t = ops.const(exact)
+        if exact != 0:
+            loss = loss + t * softplus_down[k]
+            delta[k] = delta[k] - t * (1 + down[k])
+            fused[k] = fused[k] - t / (1 + up[k])
+        if exact != 1:
+            loss = loss + (1 - t) * softplus_up[k]
+            delta[k] = delta[k] + (1 - t) * (1 + up[k])
+            fused[k] = fused[k] + (1 - t) / (1 + down[k])
+    return loss, delta, fused
+
+
+def _softmax_from_logits(z, target, ops):
+    """With e_k = exp(z_k) and r_k = sum of the other e_j (no subtraction): -log p_k = log1p(r_k / e_k),
+    dL/dp_k = -t_k (1 + r_k / e_k), dL/dz_k = p_k sum t - t_k = (sum t - t_k) p_k - t_k (1 - p_k)
+    with 1 - p_k = r_k / (e_k + r_k)."""
+    e = ops.exp(z)
+    zero = ops.const(0)
+    before, after = [zero], [zero]
+    for k in range(len(e) - 1):
+        before.append(before[-1] + e[k])
+        after.append(after[-1] + e[len(e) - 1 - k])
+    rest = [before[k] + after[len(e) - 1 - k] for k in range(len(e))]
+    total = ops.const(sum(target))
+    loss, delta, fused = zero, np.full(z.shape, zero, dtype=object), np.full(z.shape, zero, dtype=object)
+    for k, exact in enumerate(target):
+        t, ratio = ops.const(exact), rest[k] / e[k]
+        p, q = e[k] / (e[k] + rest[k]), rest[k] / (e[k] + rest[k])
+        if exact != 0:
+            loss = loss + t * ops.log1p(np.array([ratio], dtype=object))[0]
+            delta[k] = -t * (1 + ratio)
+        fused[k] = (total - t) * p - t * q if exact != 0 else total * p
+    return loss, delta, fused
 
 
 LOSS_KINDS: dict[str, type] = {
