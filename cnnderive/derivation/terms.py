@@ -1,9 +1,11 @@
-"""The chain-rule terms of one element, built once here for every reader (explain, latex, grad, check)."""
+"""The chain-rule terms of one element, built once here for every reader (explain, latex, grad, check).
+
+SymPy is imported inside the functions: `grad --json` never builds terms and should not pay for it.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
 from ..maths.layers import Cut
 from .names import Tensor
@@ -15,6 +17,8 @@ def parameter_gradient(derivation, tensor: Tensor, index: tuple[int, ...], symbo
 
     With `symbolic` (derivation.symbolic.Symbolic) each term also carries its closed forms.
     """
+    import sympy
+
     position = tensor.layer
     layer = derivation.network.layers[position]
     values, floats = derivation.values, derivation.floats
@@ -54,6 +58,8 @@ def parameter_gradient(derivation, tensor: Tensor, index: tuple[int, ...], symbo
 
 def intermediate_gradient(symbolic, tensor: Tensor, index: tuple[int, ...]) -> ElementGradient:
     """dL/d(an input or layer-output element): one term per element of the next layer that uses it."""
+    import sympy
+
     derivation, layers = symbolic.derivation, symbolic.network.layers
     position = 0 if tensor.role == "input" else tensor.layer + 1
     form = sympy.factor_terms(sympy.sympify(symbolic.backward.deltas[position][index]))
@@ -67,7 +73,9 @@ def intermediate_gradient(symbolic, tensor: Tensor, index: tuple[int, ...]) -> E
     return ElementGradient(tensor, index, tuple(terms), value, approx, form)
 
 
-def _next_layer_terms(symbolic, position: int, symbol: sympy.Symbol) -> list[Term]:
+def _next_layer_terms(symbolic, position: int, symbol) -> list[Term]:
+    import sympy
+
     derivation, layer = symbolic.derivation, symbolic.network.layers[position]
     out_tensor = derivation.layer_tensor(position)
     deltas, delta_values = symbolic.backward.deltas[position + 1], derivation.values.deltas[position + 1]
