@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
 from math import prod
 from typing import TYPE_CHECKING
 
@@ -21,16 +23,31 @@ from ...derivation.names import Tensor
 from ...errors import UserError
 
 if TYPE_CHECKING:
-    from .parser import Lexer
+    from .lexer import Lexer
 
 # letters a formula may use for another textbook letter
 LETTER_ALIASES = {"i": "x", "t": "y", "yhat": "ŷ", "C": "L"}
 LETTERS = ("yhat", "x", "i", "w", "b", "z", "a", "p", "f", "y", "t", "o", "L", "C", "ŷ")
 SUPERSCRIPTS, SUBSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹", "₀₁₂₃₄₅₆₇₈₉"
-INDEX_LIST = re.compile(r"\s*(\d+(?:\s*,\s*\d+)*)\s*")
-_STAGE_PAREN = re.compile(r"\^(?:\{\s*\(\s*(\d+)('*)\s*\)\s*\}|\(\s*(\d+)('*)\s*\))")
-_STAGE_PLAIN = re.compile(r"\^(?:\{\s*(\d+)('*)\s*\}|(\d+)('*))")
+MAX_INDEX_DIGITS = 9  # in one index or stage number
+INDEX_LIST = re.compile(r"\s*([0-9]+(?:\s*,\s*[0-9]+)*)\s*")
+_STAGE_PAREN = re.compile(r"\^(?:\{\s*\(\s*([0-9]+)('*)\s*\)\s*\}|\(\s*([0-9]+)('*)\s*\))")
+_STAGE_PLAIN = re.compile(r"\^(?:\{\s*([0-9]+)('*)\s*\}|([0-9]+)('*))")
 _TYPED_PRIMES = re.compile(r"p+(?=_)")
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_ONE_DIGIT = re.compile(r"[0-9]")
+
+
+def brief(text: str, limit: int = 60) -> str:
+    """The text, or its start and end around an ellipsis when it is longer than limit (for messages)."""
+    return text if len(text) <= limit else text[: limit // 2] + "…" + text[-(limit // 2) :]
+
+
+def index_number(digits: str) -> int:
+    """A run of digits as an index or stage; a UserError (not a 4,300-digit int) when it is too long."""
+    if len(digits.lstrip("0")) > MAX_INDEX_DIGITS:
+        raise UserError(f"the index or superscript {brief(digits)} is too long (at most {MAX_INDEX_DIGITS} digits)")
+    return int(digits)
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,27 @@ class NameTable:
     def symbol(self, tensor: Tensor, index: tuple[int, ...]) -> sympy.Symbol:
         return self.symbolic.symbol(tensor, index)
 
+    @cached_property
+    def constant_gradients(self) -> dict[sympy.Symbol, Fraction]:
+        """The ∂L/∂ symbols whose gradient is a plain number (∂L/∂L = 1; 0 behind a dead ReLU): once the
+        checker replaces them, exp(exp(10^40·∂L/∂L)) is a constant, which SymPy evaluates without end."""
+        backward, found = self.symbolic.backward, {}
+        for tensor in self.tensors.values():
+            if tensor.role == "loss":
+                found[self.symbolic.deltas[tensor.name][()]] = Fraction(1)
+                continue
+            if tensor.role in ("weight", "bias"):
+                array = backward.grads[tensor.name]
+            elif tensor.role in ("input", "output"):
+                array = backward.deltas[0 if tensor.role == "input" else tensor.layer + 1]
+            else:
+                continue
+            for index in tensor.indices():
+                value = sympy.sympify(array[index])
+                if value.is_Rational:
+                    found[self.symbolic.deltas[tensor.name][index]] = Fraction(int(value.p), int(value.q))
+        return found
+
     def staged(self, letter: str) -> bool:
         """True when the letter carries a stage superscript (w¹, z²), so typed digits after it are the stage."""
         letter = LETTER_ALIASES.get(letter, letter)
@@ -74,11 +112,12 @@ class NameTable:
         found = self.by_stage.get((letter, stage or ""))
         plain = self.by_stage.get((letter, ""))
         if found is None and stage and stage.isdigit() and plain is not None and plain.role == "input":
-            return plain, int(stage)  # x^1_5: the superscript is the channel
+            return plain, index_number(stage)  # x^1_5: the superscript is the channel
         return found, None
 
     def resolve(self, letter: str, stage: str | None, groups: list[Group], shown: str) -> sympy.Symbol:
         """The symbol of a textbook reference; a UserError (with the name as written) when there is none."""
+        shown = brief(shown)
         tensor, channel = self.tensor(letter, stage)
         if tensor is None:
             raise UserError(f"unknown name {shown!r}: {self._no_tensor(letter, stage)}")
@@ -107,6 +146,7 @@ class NameTable:
 
     def canonical(self, name: str, index: tuple[int, ...] | None, shown: str) -> sympy.Symbol:
         """`conv1.weight` with index (0, 0, 1, 1) -> its symbol (0-based, as the spec's names)."""
+        shown = brief(shown)
         tensor = self.tensors.get(name)
         if tensor is None:
             raise UserError(
@@ -224,6 +264,7 @@ class Textbook:
         self.stage: str | None = None
         self.groups: list[Group] = []
         self.power_fallback: int | None = None  # where the name ends if its superscript is really a power
+        self.groups_before_fallback = 0  # no fallback once an index follows the superscript (w²₁)
 
     def read(self) -> sympy.Symbol:
         table = self.lexer.table
@@ -233,7 +274,7 @@ class Textbook:
         try:
             symbol = table.resolve(self.letter, self.stage, self.groups, self.text[self.start : self.pos])
         except UserError as error:
-            if self.power_fallback is None:
+            if self.power_fallback is None or len(self.groups) != self.groups_before_fallback:
                 raise self.lexer.error(error.message, self.start, self.pos) from None
             self.pos, self.stage = self.power_fallback, None
             try:
@@ -247,17 +288,29 @@ class Textbook:
         """w2_1 (stage 2), a2p_1 (stage 2'), i5 (input 5): digits typed right after an ASCII letter."""
         if not self.letter.isascii():
             return
-        match = re.compile(r"\d+").match(self.text, self.pos)
+        match = _DIGIT_RUN.match(self.text, self.pos)
         if match is None:
             return
         digits, self.pos = match.group(), match.end()
+        value = self.number(digits)
         if self.lexer.table.staged(self.letter):
             primes = _TYPED_PRIMES.match(self.text, self.pos)
             if primes:
                 self.pos = primes.end()
             self.stage = digits + "'" * (len(primes.group()) if primes else 0)
         else:
-            self.groups.append(Group((int(digits),), digits))
+            self.groups.append(Group((value,), digits))
+
+    def fallback(self, pos: int) -> None:
+        if self.power_fallback is None:
+            self.power_fallback, self.groups_before_fallback = pos, len(self.groups)
+
+    def number(self, digits: str) -> int:
+        """An index or stage as typed; too long is a FormulaError on the name."""
+        try:
+            return index_number(digits)
+        except UserError as error:
+            raise self.lexer.error(error.message, self.start, self.pos) from None
 
     def part(self) -> bool:
         """Read one superscript or subscript part; False when the name ends here."""
@@ -267,6 +320,7 @@ class Textbook:
             end = pos
             while end < len(text) and (text[end] in SUPERSCRIPTS or text[end] in "′'"):
                 end += 1
+            self.fallback(pos)  # x₁² is x₁ squared when x has no stage 2
             self.stage = "".join(str(SUPERSCRIPTS.index(ch)) if ch in SUPERSCRIPTS else "'" for ch in text[pos:end])
             self.pos = end
             return True
@@ -275,8 +329,8 @@ class Textbook:
             while end < len(text) and text[end] in SUBSCRIPTS:
                 end += 1
             digits = "".join(str(SUBSCRIPTS.index(ch)) for ch in text[pos:end])
-            self.groups.append(Group((int(digits),), digits, unicode=True))
             self.pos = end
+            self.groups.append(Group((self.number(digits),), digits, unicode=True))
             return True
         if c in ("'", "′") and self.stage is not None:
             self.stage += "'"
@@ -294,8 +348,8 @@ class Textbook:
         match = re.compile(r"\[" + INDEX_LIST.pattern + r"\]").match(self.text, self.pos)
         if match is None:
             return False
-        self.groups.append(Group(tuple(int(v) for v in match.group(1).split(","))))
         self.pos = match.end()
+        self.groups.append(Group(tuple(self.number(v.strip()) for v in match.group(1).split(","))))
         return True
 
     def subscript(self) -> bool:
@@ -306,14 +360,14 @@ class Textbook:
                 raise self.lexer.error("an index is whole numbers separated by commas, e.g. _{1,2}", self.pos)
             values = match.group(1)
             digits = values.strip() if "," not in values else ""
-            self.groups.append(Group(tuple(int(v) for v in values.split(",")), digits))
             self.pos = match.end()
+            self.groups.append(Group(tuple(self.number(v.strip()) for v in values.split(",")), digits))
             return True
-        match = re.compile(r"\d" if self.lexer.latex else r"\d+").match(text, pos)
+        match = (_ONE_DIGIT if self.lexer.latex else _DIGIT_RUN).match(text, pos)
         if match is None:
             raise self.lexer.error("'_' must be followed by an index, e.g. x_1 or x_{1,2}", self.pos, pos + 1)
-        self.groups.append(Group((int(match.group()),), match.group()))
         self.pos = match.end()
+        self.groups.append(Group((self.number(match.group()),), match.group()))
         return True
 
     def superscript(self) -> bool:
@@ -334,6 +388,6 @@ class Textbook:
         if not self.groups and not (after == "_" or (after and after in SUBSCRIPTS)):
             return False
         if self.groups:
-            self.power_fallback = self.pos
+            self.fallback(self.pos)
         self.stage, self.pos = digits + primes, end
         return True

@@ -1,331 +1,72 @@
 """A safe reader for the formulas a student types, in plain maths or LaTeX, into SymPy objects.
 
-Nothing here evaluates user text. A hand-written tokenizer and a recursive-descent parser accept
-numbers (decimals are exact), + - * / ^ ** and unary minus, brackets, implicit multiplication
-(`2(o - y)`, `2 x_1`), the functions exp, log (= ln), sqrt, tanh, sigmoid, max and min, and the
-names of one network (aliases.NameTable); they build SymPy objects directly. Everything else is
-a UserError whose one-line message shows the formula with the offending part in ⟦ ⟧.
+Nothing here evaluates user text. The lexer (lexer.py) cuts the text into tokens; a
+recursive-descent parser builds SymPy objects directly from them: numbers (decimals are exact),
++ - * / ^ ** and unary minus, brackets, implicit multiplication (`2(o - y)`, `2 x_1`), the
+functions exp, log (= ln), sqrt, tanh, sigmoid, max and min, and the names of one network.
+
+The work SymPy does while building is bounded before it is asked for: nesting, functions inside
+functions, exponents (powers of powers too), and the digits of the numbers, written or made by
+powers. Anything else is a UserError whose one-line message says which limit was hit and shows
+the formula with the culprit in ⟦ ⟧.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-import unicodedata
-from dataclasses import dataclass
-
 import sympy
 
 from ...errors import UserError
-from .names import LETTERS, SUPERSCRIPTS, NameTable, Textbook
+from ..compare import MAXIMUM, MINIMUM, check_exp_argument
+from .lexer import FUNCTIONS, RESERVED_WORDS, FormulaError, Lexer, Token, looks_like_latex, prepared
+from .names import NameTable
 
-MAX_LENGTH = 20_000  # characters
-MAX_TOKENS = 10_000
+__all__ = ["FUNCTIONS", "MAXIMUM", "MINIMUM", "RESERVED_WORDS", "looks_like_latex", "names_read", "parse_formula"]
+
 MAX_DEPTH = 40  # nested brackets, signs and powers
-MAX_EXPONENT = 64
-MAX_DIGITS = 40  # in one number
-MAX_BITS = 4_000  # in a number a power would build
-
-FUNCTIONS = {"exp": 1, "log": 1, "ln": 1, "sqrt": 1, "tanh": 1, "sigmoid": 1, "sigma": 1, "max": 2, "min": 2}
-LATEX_FUNCTIONS = {"exp", "log", "ln", "tanh", "sigma", "max", "min"}
-OPERATORS = {
-    "+": "+",
-    "-": "-",
-    "−": "-",
-    "–": "-",
-    "*": "*",
-    "·": "*",
-    "⋅": "*",
-    "×": "*",
-    "/": "/",
-    "÷": "/",
-    "^": "^",
-}
-LATEX_OPERATORS = {"cdot": "*", "times": "*", "div": "/"}
-LATEX_IGNORED = {
-    ",",
-    ";",
-    ":",
-    "!",
-    " ",
-    "quad",
-    "qquad",
-    "left",
-    "right",
-    "big",
-    "Big",
-    "bigl",
-    "bigr",
-    "Bigl",
-    "Bigr",
-}
-LATEX_REFUSED = {
-    "dots": "stands for terms that are not written: write every term (check compares the whole formula)",
-    "sum": "is not read: write the terms of the sum out",
-    "prod": "is not read: write the factors out",
-    "partial": "belongs on the left-hand side: give only the formula for the gradient",
-    "nabla": "belongs on the left-hand side: give only the formula for the gradient",
-}
-for _dots in ("ldots", "cdots", "vdots", "ddots"):
-    LATEX_REFUSED[_dots] = LATEX_REFUSED["dots"]
-OPEN, CLOSE = "([{", ")]}"
-UNICODE_WORDS = {"σ": ("func", "sigma"), "π": ("const", sympy.pi), "√": ("func", "sqrt")}
-# ∂L/∂NAME, dL/dNAME, \partial L/\partial NAME, \frac{\partial L}{\partial NAME}: the gradient with respect to NAME
-_DELTA = re.compile(r"∂\s*L\s*/\s*∂\s*|dL\s*/\s*d\s*(?=[A-Za-z\\ŷ])|\\partial\s*L\s*/\s*\\partial\s*")
-_DELTA_FRAC = re.compile(r"\\frac\s*\{\s*\\partial\s*L\s*\}\s*\{\s*\\partial\s*")
-_HAT = re.compile(r"\\hat\s*(?:\{\s*y\s*\}|y)")
-
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_COMMAND = re.compile(r"\\([A-Za-z]+|.)")
-_CANONICAL_PARAM = re.compile(r"\.\s*(weight|bias|output)\b")
-_CANONICAL_INDEX = re.compile(r"\s*\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]")
-
-
-@dataclass(frozen=True)
-class Token:
-    """A piece of the formula: num, name, const, func, op, open, close, comma, frac, sqrt or end."""
-
-    kind: str
-    value: object
-    start: int
-    end: int
-
-
-def looks_like_latex(text: str) -> bool:
-    """LaTeX is assumed when the formula has a backslash or a braced superscript or subscript."""
-    return "\\" in text or "^{" in text or "_{" in text
+MAX_FUNCTION_DEPTH = 8  # functions inside functions (e^(...) counts as exp)
+MAX_EXPONENT = 64  # |numerator| of an exponent, also after SymPy multiplies the exponents of a power of a power
+MAX_ROOT = 16  # denominator of an exponent: up to the 16th root
+MAX_NUMBER_DIGITS = 2_000  # digits of all the numbers of a formula, those that powers of numbers build included
+MAX_ROOT_DIGITS = 40  # digits of a number under a root (SymPy looks for its factors)
+_DIGITS_PER_BIT = 0.30103
+CLOSE_OF = {"(": ")", "[": "]", "{": "}"}
 
 
 def parse_formula(text: str, table: NameTable, latex: bool | None = None) -> sympy.Expr:
     """The formula as a SymPy expression over the network's symbols, or a UserError pointing at the problem."""
-    if len(text) > MAX_LENGTH:
-        raise UserError(f"the formula is {len(text):,} characters long; the limit is {MAX_LENGTH:,}", field="--expr")
-    text = unicodedata.normalize("NFC", text)
-    if not text.strip():
-        raise UserError("the formula is empty", field="--expr")
+    text = prepared(text)
     latex = looks_like_latex(text) if latex is None else latex
     tokens = Lexer(text, table, latex).tokens()
     try:
-        expr = Parser(text, tokens, latex).parse()
+        expr = Parser(text, tokens, latex, table).parse()
     except RecursionError:
         raise FormulaError(text, "the formula is nested too deeply", 0, len(text)) from None
     if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-        raise FormulaError(text, "the formula is undefined (a division by zero?)", 0, len(text))
+        raise FormulaError(text, "the formula is undefined (a division by zero, or log(0)?)", 0, len(text))
     return expr
 
 
 def names_read(text: str, table: NameTable, latex: bool | None = None) -> list[tuple[str, sympy.Symbol]]:
     """Each name as written in a formula that parse_formula accepted, with the symbol it was read as."""
-    text = unicodedata.normalize("NFC", text)
+    text = prepared(text)
     latex = looks_like_latex(text) if latex is None else latex
     tokens = Lexer(text, table, latex).tokens()
     return [(text[t.start : t.end], t.value) for t in tokens if t.kind == "name"]
 
 
-class FormulaError(UserError):
-    """A formula that cannot be read, in one line: the message, then the formula with the culprit in ⟦ ⟧."""
-
-    def __init__(self, text: str, message: str, start: int, end: int) -> None:
-        end = max(end, start + 1)
-        left, right = max(0, start - 40), min(len(text), end + 40)
-        shown = (
-            ("…" if left else "") + text[left:start] + "⟦" + text[start:end] + "⟧" + text[end:right]
-            + ("…" if right < len(text) else "")
-        )
-        super().__init__(f"{message} (at column {start + 1}): {shown}", field="--expr")
+def _shown(q: sympy.Rational) -> str:
+    return f"{int(q):,}" if q.is_Integer else str(q)
 
 
-class Lexer:
-    """Cuts a formula into tokens; names are resolved here, against the network's table."""
-
-    def __init__(self, text: str, table: NameTable, latex: bool) -> None:
-        self.text, self.table, self.latex = text, table, latex
-        self.pos = 0
-        self.out: list[Token] = []
-
-    def error(self, message: str, start: int, end: int | None = None) -> FormulaError:
-        return FormulaError(self.text, message, start, start + 1 if end is None else end)
-
-    def add(self, kind: str, value: object, start: int, end: int) -> None:
-        if len(self.out) >= MAX_TOKENS:
-            raise self.error(f"the formula has more than {MAX_TOKENS:,} parts", start)
-        self.out.append(Token(kind, value, start, end))
-        self.pos = end
-
-    def tokens(self) -> list[Token]:
-        text = self.text
-        while True:
-            while self.pos < len(text) and text[self.pos].isspace():
-                self.pos += 1
-            if self.pos >= len(text):
-                self.out.append(Token("end", None, len(text), len(text)))
-                return self.out
-            self.one(text[self.pos])
-
-    def one(self, c: str) -> None:
-        text, pos = self.text, self.pos
-        delta = _DELTA_FRAC.match(text, pos) or _DELTA.match(text, pos)
-        if delta:
-            self.delta(delta)
-        elif c.isdigit() or (c == "." and text[pos + 1 : pos + 2].isdigit()):
-            self.number()
-        elif text.startswith("**", pos):
-            self.add("op", "^", pos, pos + 2)
-        elif c in OPERATORS:
-            self.add("op", OPERATORS[c], pos, pos + 1)
-        elif c in OPEN:
-            self.add("open", c, pos, pos + 1)
-        elif c in CLOSE:
-            self.add("close", c, pos, pos + 1)
-            self.unicode_power()
-        elif c == ",":
-            self.add("comma", c, pos, pos + 1)
-        elif c == "\\":
-            self.command()
-        elif c.isascii() and (c.isalpha() or c == "_"):
-            self.word()
-        elif c == "ŷ":
-            self.name(pos)
-        elif c in UNICODE_WORDS:
-            self.add(*UNICODE_WORDS[c], pos, pos + 1)
-        else:
-            raise self.error(self.unexpected(c), pos)
-
-    def unexpected(self, c: str) -> str:
-        if c == "=":
-            return "'=' is not allowed: give only the right-hand side, the formula for the gradient"
-        if c in "'\"":
-            return "quotes are not allowed: a formula has numbers, names, operators and brackets only"
-        return f"unexpected character {c!r}"
-
-    def number(self) -> None:
-        start = self.pos
-        if self.latex and self.out and self.out[-1].value == "^":
-            match = re.compile(r"\d").match(self.text, start)
-            if self.text[match.end() : match.end() + 1].isdigit():  # TeX reads x^23 as x^2 times 3
-                digits = re.compile(r"\d+").match(self.text, start).group()
-                raise self.error(
-                    f"in LaTeX ^{digits} is ^{digits[0]} followed by {digits[1:]}: write ^{{{digits}}}", start
-                )
-        else:
-            match = _NUMBER.match(self.text, start)
-        digits = match.group()
-        if sum(ch.isdigit() for ch in digits) > MAX_DIGITS or abs(_exponent(digits)) > MAX_DIGITS:
-            raise self.error(f"number too long (more than {MAX_DIGITS} digits)", start, match.end())
-        value = sympy.Rational(_fraction(digits))
-        self.add("num", value, start, match.end())
-        self.unicode_power()
-
-    def unicode_power(self) -> None:
-        """(o - y)² after a bracket or a number: a power written with superscript digits."""
-        start = self.pos
-        end = start
-        while end < len(self.text) and self.text[end] in SUPERSCRIPTS:
-            end += 1
-        if end > start:
-            self.add("op", "^", start, start)
-            digits = "".join(str(SUPERSCRIPTS.index(ch)) for ch in self.text[start:end])
-            self.add("num", sympy.Integer(int(digits)), start, end)
-
-    def command(self) -> None:
-        start = self.pos
-        match = _COMMAND.match(self.text, start)
-        if match is None:
-            raise self.error("a backslash must start a LaTeX command", start)
-        name, end = match.group(1), match.end()
-        if name in LATEX_IGNORED:
-            self.pos = end + (1 if name in ("left", "right") and self.text[end : end + 1] == "." else 0)
-        elif name in LATEX_OPERATORS:
-            self.add("op", LATEX_OPERATORS[name], start, end)
-        elif name in ("frac", "dfrac", "tfrac"):
-            self.add("frac", name, start, end)
-        elif name == "sqrt":
-            self.add("sqrt", name, start, end)
-        elif name in LATEX_FUNCTIONS:
-            self.add("func", name, start, end)
-        elif name == "pi":
-            self.add("const", sympy.pi, start, end)
-        elif name == "hat":
-            self.name(start)
-        elif name in LATEX_REFUSED:
-            raise self.error(f"\\{name} {LATEX_REFUSED[name]}", start, end)
-        else:
-            raise self.error(f"unknown LaTeX command \\{name}", start, end)
-
-    def word(self) -> None:
-        start = self.pos
-        ident = _IDENT.match(self.text, start).group()
-        end = start + len(ident)
-        if ident in FUNCTIONS:
-            self.add("func", ident, start, end)
-        elif ident in ("e", "pi"):
-            self.add("const", sympy.E if ident == "e" else sympy.pi, start, end)
-        else:
-            self.name(start)
-
-    def name(self, start: int) -> None:
-        symbol, end = self.name_at(start)
-        self.add("name", symbol, start, end)
-
-    def name_at(self, pos: int) -> tuple[sympy.Symbol, int]:
-        """The element named at pos (canonical or textbook, any spelling), and where its name ends."""
-        text = self.text
-        hat = _HAT.match(text, pos)
-        if text.startswith("ŷ", pos) or hat:
-            return self.textbook("ŷ", pos, hat.end() if hat else pos + 1)
-        if text.startswith("\\hat", pos):
-            raise self.error(r"\hat is read only as \hat{y}, the network's output", pos, pos + 4)
-        match = _IDENT.match(text, pos)
-        if match is None:
-            raise self.error("a name is expected here", pos)
-        ident = match.group()
-        end = pos + len(ident)
-        if ident in ("input", "target", "loss") or (
-            ident in self.table.layer_names and _CANONICAL_PARAM.match(text, end)
-        ):
-            return self.canonical(ident, pos, end)
-        letter = re.match(r"[A-Za-z]*", ident).group()
-        if letter not in LETTERS:
-            raise self.error(self.unknown(ident), pos, end)
-        return self.textbook(letter, pos, pos + len(letter))
-
-    def delta(self, prefix: re.Match) -> None:
-        """∂L/∂NAME: the symbol of the gradient with respect to that element."""
-        start = self.pos
-        symbol, end = self.name_at(prefix.end())
-        if prefix.re is _DELTA_FRAC:
-            close = re.compile(r"\s*\}").match(self.text, end)
-            if close is None:
-                raise self.error(r"write \frac{\partial L}{\partial NAME}", start, end)
-            end = close.end()
-        self.add("name", sympy.Symbol("dL/d" + symbol.name, real=True), start, end)
-
-    def unknown(self, ident: str) -> str:
-        known = list(FUNCTIONS) + ["input", "target", "loss"] + sorted(self.table.layer_names)
-        close = difflib.get_close_matches(ident, known, n=3)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        return f"unknown name {ident!r}{hint} (names: `cnnderive symbols NET.yaml`; put a space or * between two names)"
-
-    def canonical(self, ident: str, start: int, end: int) -> tuple[sympy.Symbol, int]:
-        name = ident
-        if ident not in ("input", "target", "loss"):
-            param = _CANONICAL_PARAM.match(self.text, end)
-            name, end = f"{ident}.{param.group(1)}", param.end()
-        index = None
-        bracket = _CANONICAL_INDEX.match(self.text, end)
-        if bracket:
-            index = tuple(int(part) for part in bracket.group(1).split(","))
-            end = bracket.end()
-        try:
-            return self.table.canonical(name, index, self.text[start:end]), end
-        except UserError as error:
-            raise self.error(error.message, start, end) from None
-
-    def textbook(self, letter: str, start: int, pos: int) -> tuple[sympy.Symbol, int]:
-        """A textbook name: letter, then stage and index in unicode, typed or LaTeX form, in either order."""
-        reader = Textbook(self, letter, start, pos)
-        return reader.read(), reader.pos
+def number_digits(expr: sympy.Expr) -> float:
+    """The decimal digits of the numbers SymPy holds right at the top of an expression (2·3^(1/2)·x: 2 and 3)."""
+    if expr.is_Rational:
+        return (int(expr.p).bit_length() + int(expr.q).bit_length()) * _DIGITS_PER_BIT
+    if expr.is_Mul:
+        return sum(number_digits(arg) for arg in expr.args)
+    if expr.is_Pow and expr.base.is_Rational:
+        return number_digits(expr.base)
+    return 0.0
 
 
 class Parser:
@@ -336,10 +77,12 @@ class Parser:
     atom := number | name | constant | function | '(' sum ')' | \\frac{sum}{sum} | \\sqrt[n]{sum}
     """
 
-    def __init__(self, text: str, tokens: list[Token], latex: bool) -> None:
-        self.text, self.tokens, self.latex = text, tokens, latex
+    def __init__(self, text: str, tokens: list[Token], latex: bool, table: NameTable) -> None:
+        self.text, self.tokens, self.latex, self.table = text, tokens, latex, table
         self.i = 0
-        self.depth = 0
+        self.depth = 0  # brackets, signs and powers open around the current token
+        self.functions = 0  # functions open around it
+        self.digits = 0.0  # of the numbers read or built so far
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -349,6 +92,9 @@ class Parser:
         self.i += 1
         return token
 
+    def last_end(self) -> int:
+        return self.tokens[self.i - 1].end
+
     def error(self, message: str, start: int, end: int | None = None) -> FormulaError:
         return FormulaError(self.text, message, start, start + 1 if end is None else end)
 
@@ -356,6 +102,25 @@ class Parser:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self.error(f"the formula is nested more than {MAX_DEPTH} levels deep", token.start, token.end)
+
+    def inside_function(self, token: Token) -> None:
+        self.functions += 1
+        if self.functions > MAX_FUNCTION_DEPTH:
+            raise self.error(
+                f"functions are nested more than {MAX_FUNCTION_DEPTH} deep (exp, log, tanh, ... inside each other)",
+                token.start,
+                token.end,
+            )
+
+    def spend_digits(self, digits: float, start: int, end: int) -> None:
+        self.digits += digits
+        if self.digits > MAX_NUMBER_DIGITS:
+            raise self.error(
+                f"the numbers in this formula have more than {MAX_NUMBER_DIGITS:,} digits in all "
+                "(a power of a number counts the digits it makes)",
+                start,
+                end,
+            )
 
     def parse(self) -> sympy.Expr:
         expr = self.sum()
@@ -381,7 +146,7 @@ class Parser:
         return sympy.Add(*terms)
 
     def product(self) -> sympy.Expr:
-        value = self.signed()
+        factors = [self.signed()]
         while True:
             token = self.peek()
             if token.kind == "op" and token.value in "*/":
@@ -390,15 +155,15 @@ class Parser:
                 factor = self.signed()
                 if token.value == "/":
                     if factor == 0:
-                        raise self.error("division by zero", start, self.tokens[self.i - 1].end)
+                        raise self.error("division by zero", start, self.last_end())
                     factor = sympy.Pow(factor, -1)
-                value = sympy.Mul(value, factor)
+                factors.append(factor)
             elif token.kind in ("num", "name", "const", "func", "open", "frac", "sqrt"):
                 if token.kind == "num" and self.tokens[self.i - 1].kind == "num":
                     raise self.error("two numbers in a row: put an operator between them", token.start, token.end)
-                value = sympy.Mul(value, self.power())
+                factors.append(self.power())
             else:
-                return value
+                return sympy.Mul(*factors)  # at once: one factor at a time is quadratic in SymPy
 
     def signed(self) -> sympy.Expr:
         token = self.peek()
@@ -415,30 +180,57 @@ class Parser:
         if not (self.peek().kind == "op" and self.peek().value == "^"):
             return base
         token = self.take()
+        level = 1 if base == sympy.E else 0  # e^(...) is exp(...): a function inside the others
         self.deeper(token)
+        if level:
+            self.inside_function(token)
         start = self.peek().start
         exponent = self.signed()
         self.depth -= 1
-        return self.build_power(base, exponent, start, self.tokens[self.i - 1].end)
+        self.functions -= level
+        return self.build_power(base, exponent, start, self.last_end())
+
+    def build_exp(self, argument: sympy.Expr, start: int, end: int) -> sympy.Expr:
+        """exp(argument), once a constant argument is known to be within ±23,000 (else SymPy may never end)."""
+        gradients = any(symbol.name.startswith("dL/d") for symbol in argument.free_symbols)
+        try:
+            check_exp_argument(argument, self.table.constant_gradients if gradients else {})
+        except UserError as error:
+            raise self.error(error.message, start, end) from None
+        return sympy.exp(argument)
 
     def build_power(self, base: sympy.Expr, exponent: sympy.Expr, start: int, end: int) -> sympy.Expr:
         if base == sympy.E:
-            return sympy.exp(exponent)
+            return self.build_exp(exponent, start, end)
         if not exponent.is_Rational:
             raise self.error("an exponent must be a number (write exp(...) for e to a power)", start, end)
-        if abs(exponent) > MAX_EXPONENT or exponent.q > 16:
-            raise self.error(f"exponent too large (the limit is {MAX_EXPONENT})", start, end)
-        if base.is_Rational:
-            if base == 0 and exponent < 0:
-                raise self.error("division by zero", start, end)
-            bits = max(int(base.p).bit_length(), int(base.q).bit_length()) * abs(int(exponent.p))
-            if bits > MAX_BITS:
-                raise self.error("this power makes a number too large to work with", start, end)
-        return sympy.Pow(base, exponent)
+        if abs(exponent.p) > MAX_EXPONENT or exponent.q > MAX_ROOT:
+            raise self.error(
+                f"exponent too large (the limit is {MAX_EXPONENT}, and roots up to the {MAX_ROOT}th)", start, end
+            )
+        if base == 0 and exponent < 0:
+            raise self.error("division by zero", start, end)
+        digits = number_digits(base)
+        if exponent.q != 1 and digits > MAX_ROOT_DIGITS:
+            raise self.error(f"a root of a number with more than {MAX_ROOT_DIGITS} digits", start, end)
+        self.spend_digits(digits * max(abs(int(exponent.p)) - 1, 0), start, end)
+        result = sympy.Pow(base, exponent)
+        for power in [result, *result.args] if result.is_Mul else [result]:
+            if power.is_Pow and power.exp.is_Rational and abs(power.exp) > MAX_EXPONENT:
+                raise self.error(
+                    f"powers of powers multiply their exponents: this is a power {_shown(power.exp)} in all; "
+                    f"the limit is {MAX_EXPONENT}",
+                    start,
+                    end,
+                )
+        return result
 
     def atom(self) -> sympy.Expr:
         token = self.take()
-        if token.kind in ("num", "name", "const"):
+        if token.kind == "num":
+            self.spend_digits(number_digits(token.value), token.start, token.end)
+            return token.value
+        if token.kind in ("name", "const"):
             return token.value
         if token.kind == "open":
             return self.bracketed(token)
@@ -462,7 +254,7 @@ class Parser:
 
     def close(self, opening: Token) -> None:
         token = self.take()
-        want = CLOSE[OPEN.index(opening.value)]
+        want = CLOSE_OF[opening.value]
         if token.kind != "close":
             raise self.error(
                 f"expected {want!r} to close the {opening.value!r} opened here", opening.start, token.start + 1
@@ -481,7 +273,7 @@ class Parser:
         start = self.peek().start
         denominator = self.braced(frac)
         if denominator == 0:
-            raise self.error("division by zero", start, self.tokens[self.i - 1].end)
+            raise self.error("division by zero", start, self.last_end())
         return sympy.Pow(denominator, -1)
 
     def root(self, token: Token) -> sympy.Expr:
@@ -490,14 +282,18 @@ class Parser:
             opening = self.take()
             degree = self.sum()
             self.close(opening)
-            if not (degree.is_Integer and 2 <= degree <= MAX_EXPONENT):
+            if not (degree.is_Integer and 2 <= degree <= MAX_ROOT):
                 raise self.error(
-                    "the degree of a root must be a whole number from 2", opening.start, self.tokens[self.i - 1].end
+                    f"the degree of a root must be a whole number from 2 to {MAX_ROOT}", opening.start, self.last_end()
                 )
-        return self.build_power(self.braced(token), 1 / degree, token.start, token.end)
+        self.inside_function(token)
+        radicand = self.braced(token)
+        self.functions -= 1
+        return self.build_power(radicand, 1 / degree, token.start, token.end)
 
     def function(self, token: Token) -> sympy.Expr:
         name = token.value
+        self.inside_function(token)
         if self.peek().kind != "open":
             if not self.latex:
                 raise self.error(f"write {name}(...) with brackets", token.start, token.end)
@@ -513,30 +309,23 @@ class Parser:
                 args.append(self.sum())
             self.close(opening)
             self.depth -= 1
+        self.functions -= 1
         want = FUNCTIONS.get(name, 1)
         if (want == 1 and len(args) != 1) or len(args) < want:
             need = "one argument" if want == 1 else "at least two arguments"
-            raise self.error(f"{name} takes {need}", token.start, self.tokens[self.i - 1].end)
-        return apply_function(name, args)
+            raise self.error(f"{name} takes {need}", token.start, self.last_end())
+        return self.apply(name, args, token.start, self.last_end())
 
-
-def apply_function(name: str, args: list[sympy.Expr]) -> sympy.Expr:
-    """The SymPy object of an allowed function; sigmoid(x) is 1 / (1 + exp(-x))."""
-    if name in ("sigmoid", "sigma"):
-        return 1 / (1 + sympy.exp(-args[0]))
-    if name == "max":
-        return sympy.Max(*args)
-    if name == "min":
-        return sympy.Min(*args)
-    return {"exp": sympy.exp, "log": sympy.log, "ln": sympy.log, "sqrt": sympy.sqrt, "tanh": sympy.tanh}[name](args[0])
-
-
-def _exponent(digits: str) -> int:
-    match = re.search(r"[eE]([+-]?\d+)$", digits)
-    return int(match.group(1)) if match else 0
-
-
-def _fraction(digits: str):
-    from fractions import Fraction
-
-    return Fraction(digits)
+    def apply(self, name: str, args: list[sympy.Expr], start: int, end: int) -> sympy.Expr:
+        """The SymPy object of an allowed function; sigmoid(x) is 1 / (1 + exp(-x))."""
+        if name == "sqrt":
+            return self.build_power(args[0], sympy.Rational(1, 2), start, end)
+        if name == "exp":
+            return self.build_exp(args[0], start, end)
+        if name in ("sigmoid", "sigma"):
+            return 1 / (1 + self.build_exp(-args[0], start, end))
+        if name in ("max", "min"):
+            if all(arg.is_Rational for arg in args):
+                return max(args) if name == "max" else min(args)
+            return (MAXIMUM if name == "max" else MINIMUM)(*args)
+        return {"log": sympy.log, "ln": sympy.log, "tanh": sympy.tanh}[name](args[0])
