@@ -38,7 +38,7 @@ import yaml
 from cnnderive.config import loads
 from cnnderive.derivation.build import Derivation
 from tests.conftest import CONFIGS, ROOT
-from tests.exact_reference import Undecided, backprop, floats, sign, to_float, zeros
+from tests.exact_reference import Undecided, backprop, floats, sign, to_float, zero, zeros
 from tests.yaml_text import to_yaml
 
 REL, ABS = 1e-9, 1e-12
@@ -424,7 +424,7 @@ def mismatches(what: str, got, want: np.ndarray, zero: np.ndarray) -> list[str]:
 
 def expected(ref) -> dict:
     """The reference's numbers as doubles, with where they are proved exactly 0."""
-    out = {"loss": (np.array([to_float(ref.loss)]), np.array([sign(ref.loss) == 0]))}
+    out = {"loss": (np.array([to_float(ref.loss)]), np.array([zero(ref.loss)]))}
     out["output"] = (floats(ref.output), zeros(ref.output))
     for name, grad in ref.grads.items():
         out[name] = (floats(grad), zeros(grad))

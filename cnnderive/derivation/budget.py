@@ -14,6 +14,7 @@ class Budget:
 
     exact_work: int = 20_000  # exact SymPy values for a rational network up to this many multiply-adds ...
     exact_work_transcendental: int = 2_000  # ... or this many with exp or tanh inside (exact forms grow per layer)
+    exact_transcendental_layers: int = 1  # ... and at most this many exp/tanh layers before the loss's own
     rules_work: int = 5_000  # every element's forward rule built symbolically (explain, latex)
     closed_form_work: int = 5_000  # check compares formulas (hand-sized networks)
     symbolic_work: int = 80_000  # closed forms built at all
@@ -26,7 +27,15 @@ class Budget:
     factored_form_nodes: int = 300  # a closed form bigger than this is not even factored (LaTeX)
 
     def exact_limit(self, network) -> int:
-        """The size up to which exact values are computed: rational forms stay small, exp/tanh forms do not."""
+        """The size up to which exact values are computed: rational forms stay small, exp/tanh forms do not.
+
+        Exact forms nest with every exp/tanh layer (a softmax of softmaxes took minutes), so past
+        `exact_transcendental_layers` of them (the final softmax/sigmoid of the loss not counted)
+        the limit is 0: values are shown as the nearest doubles.
+        """
+        layers = network.layers[:-1] if network.fused_loss() else network.layers
+        if sum(not layer.rational for layer in layers) > self.exact_transcendental_layers:
+            return 0
         rational = all(layer.rational for layer in network.layers)
         return self.exact_work if rational else self.exact_work_transcendental
 

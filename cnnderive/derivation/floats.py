@@ -88,8 +88,11 @@ def interval_midpoint(value) -> float:
     """The nearest double of an interval's midpoint (or of its finite end): the best guess when the
     interval stays too wide to settle the rounding."""
     low, high = value._mpi_
-    if _finite(low) and _finite(high):
+    in_range = all(abs(end[2] + end[3]) < 1100 for end in (low, high))  # else exact ends are astronomically big
+    if _finite(low) and _finite(high) and in_range:
         return fraction_double((mpf_fraction(low) + mpf_fraction(high)) / 2)
+    if _finite(low) and _finite(high):
+        return (mpf_double(low) + mpf_double(high)) / 2
     return mpf_double(high) if _finite(high) else mpf_double(low) if _finite(low) else math.nan
 
 
@@ -290,11 +293,14 @@ def nearest_pass(network: Network, head_work: int = HEAD_WORK, tail_work: int = 
     start = len(network.rational_values) - 1  # the first transcendental layer
     if _work(network.layers[:start]) > head_work or _work(network.layers[start:]) > tail_work:
         return None
-    head = _Head(network, start)
-    for bits in PRECISIONS:
-        rounded, settled = _transcendental_pass(network, head, bits)
-        if settled:
-            break
+    try:
+        head = _Head(network, start)
+        for bits in PRECISIONS:
+            rounded, settled = _transcendental_pass(network, head, bits)
+            if settled:
+                break
+    except OverflowError:  # exact values far beyond the float64 range: no double is near them
+        return None
     return rounded
 
 
