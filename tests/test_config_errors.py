@@ -491,3 +491,50 @@ def test_alias_tower_with_a_long_number_list_is_one_error(tmp_path):
     path.write_text(text)
     message = check_one_error_line(cli("grad", path, "--json"), path)
     assert f"{path}:{line_with(text, 'extra:')}: extra: unknown field" in message
+
+
+# -- issue 12.8: messages that say what was meant ------------------------------------------------
+
+PYTORCH_NAMES = """
+input: {values: [[1, 2], [3, 4]]}
+layers:
+  - {type: Conv2d, out_channels: 1, kernel_size: 2}
+  - {type: LeakyReLU}
+  - {type: Flatten}
+  - {type: Linear, out_features: 1}
+loss: {type: mse, target: [0]}
+"""
+
+
+def test_pytorch_class_names_are_layer_types():
+    from cnnderive.config import loads
+
+    kinds = [layer.kind for layer in loads(PYTORCH_NAMES, "torch.yaml").layers]
+    assert kinds == ["conv2d", "leaky_relu", "flatten", "linear"]
+
+
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        ("{type: conv2d, out_channels: 1, kernel: 2}", "(found 'kernel': did you mean kernel_size?)"),
+        ("{type: conv2d, out_channels: 1, kernel_size: 2, strid: 1}", "did you mean stride?"),
+    ],
+)
+def test_a_misspelt_field_gets_a_suggestion(layer, expected):
+    from cnnderive.config import loads
+    from cnnderive.errors import UserError
+
+    text = f"input: {{values: [[1, 2], [3, 4]]}}\nlayers:\n  - {layer}\nloss: {{type: mse, target: [0]}}\n"
+    with pytest.raises(UserError) as caught:
+        loads(text, "typo.yaml")
+    assert expected in str(caught.value)
+
+
+def test_a_tab_is_named():
+    from cnnderive.config import loads
+    from cnnderive.errors import UserError
+
+    text = "input: {values: [1]}\nlayers:\n\t- {type: linear, out_features: 1}\nloss: {type: mse, target: [0]}\n"
+    with pytest.raises(UserError) as caught:
+        loads(text, "tab.yaml")
+    assert "a tab" in str(caught.value) and ":3:" in str(caught.value)

@@ -50,6 +50,9 @@ def loads(text: str, source: str = "<config>", max_work: int = LIMITS["work"]) -
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = " ".join(filter(None, [error.context, error.problem]))
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
+            problem += " (a tab: YAML indents with spaces)"
         raise UserError(
             f"not valid YAML: {problem}", file=source, line=mark.line + 1 if mark else None, field="YAML"
         ) from None
@@ -134,8 +137,11 @@ def _check_size(shape: tuple, path: tuple) -> None:
 def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict, budget: dict) -> tuple[Layer, dict]:
     fields = Fields(raw, ("layers", position), "a mapping with a type")
     kind = fields.get("type")
-    if not isinstance(kind, str) or kind not in LAYER_KINDS:
-        raise ConfigError(f"unknown layer type {describe(kind)}; known types: {', '.join(LAYER_KINDS)}", fields.at("type"))
+    kind = layer_kind(kind)
+    if kind is None:
+        raise ConfigError(
+            f"unknown layer type {describe(fields.get('type'))}; known types: {', '.join(LAYER_KINDS)}", fields.at("type")
+        )
     name = fields.string("name", f"{kind}_{position + 1}")
     if not _NAME.match(name) or name in _RESERVED:
         raise ConfigError(
@@ -167,6 +173,15 @@ def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict, 
             off = " (this layer has bias: false)" if key == "bias" and "weight" in params else ""
             raise ConfigError(f"{name} has no parameter {key!r}{off}; its parameters: {known}", given.at(key))
     return layer, params
+
+
+def layer_kind(written: object) -> str | None:
+    """The kind a config's `type` names: ours (`maxpool2d`) or PyTorch's class name (`MaxPool2d`,
+    `LeakyReLU`), in any case; None when it names none."""
+    if not isinstance(written, str):
+        return None
+    key = written.strip().lower().replace("_", "")
+    return next((kind for kind in LAYER_KINDS if kind.replace("_", "") == key), None)
 
 
 def _create(cls: type[Layer], fields: Fields, name: str, in_shape: tuple) -> Layer:

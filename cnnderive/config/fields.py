@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from fractions import Fraction
 
 from ..errors import ConfigError
@@ -30,7 +31,10 @@ class Fields:
         if key in self.data and self.data[key] is not None:
             return self.data[key]
         if default is REQUIRED:
-            raise ConfigError("missing required field", self.at(key))
+            written = [str(k) for k in self.data if isinstance(k, str)]
+            close = difflib.get_close_matches(key, written, n=1, cutoff=0.6)
+            hint = f" (found {close[0]!r}: did you mean {key}?)" if close else ""
+            raise ConfigError(f"missing required field{hint}", self.at(key))
         return default
 
     def int(self, key: str, default: object = REQUIRED, minimum: int = 1, maximum: int = 10**6) -> int:
@@ -70,8 +74,10 @@ class Fields:
     def finish(self) -> None:
         for key in self.data:
             if key not in self.used:
-                allowed = ", ".join(sorted(str(k) for k in self.used))
-                raise ConfigError(f"unknown field (expected one of: {allowed})", self.at(key))
+                allowed = sorted(str(k) for k in self.used)
+                close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]}? " if close else ""
+                raise ConfigError(f"unknown field ({hint}expected one of: {', '.join(allowed)})", self.at(key))
 
 
 def _int(value: object, path: tuple, minimum: int, maximum: int) -> int:
