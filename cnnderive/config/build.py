@@ -17,7 +17,7 @@ from ..maths.network import Network
 from ..maths.ops import object_array
 from .fields import Fields, describe
 from .values import exact, seeded_input, seeded_parameter
-from .yaml_io import _yaml_load, line_of
+from .yaml_io import MAX_FLOW_DEPTH, _yaml_load, line_of, too_deep
 
 MAX_ELEMENTS = 1_000_000  # per tensor; bigger shapes are refused before anything is allocated
 MAX_DEPTH = 6  # levels of nested lists in one tensor field
@@ -45,6 +45,14 @@ def load(path: str | Path, max_work: int = LIMITS["work"]) -> Network:
 
 def loads(text: str, source: str = "<config>", max_work: int = LIMITS["work"]) -> Network:
     """Validate config text; `source` names it in error messages."""
+    deep = too_deep(text)
+    if deep is not None:
+        raise UserError(
+            f"not valid YAML: nested too deeply (more than {MAX_FLOW_DEPTH} levels of [ and {{)",
+            file=source,
+            line=deep,
+            field="YAML",
+        )
     try:
         data = _yaml_load(text)
     except yaml.MarkedYAMLError as error:

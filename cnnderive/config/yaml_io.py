@@ -24,13 +24,27 @@ for _loader in (_Loader, _DeepLoader):
 _DEEP_BLOCKS = re.compile(r"(?:-[ \t]+){200}|^[ \t]{2000}", re.MULTILINE)
 
 
+MAX_FLOW_DEPTH = 200  # [ and { open at once; a config needs a dozen, a tensor at most 6
+
+
+def too_deep(text: str) -> int | None:
+    """The 1-based line where [ and { nest more than MAX_FLOW_DEPTH deep, or None.
+
+    Checked before parsing: YAML's recursive parser takes seconds to give up on such text.
+    """
+    if text.count("[") + text.count("{") <= MAX_FLOW_DEPTH:
+        return None
+    codes = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
+    step = np.isin(codes, (ord("["), ord("{"))).astype(np.int32) - np.isin(codes, (ord("]"), ord("}")))
+    depth = np.cumsum(step)
+    if depth.max() <= MAX_FLOW_DEPTH:
+        return None
+    at = int(np.argmax(depth > MAX_FLOW_DEPTH))
+    return codes[:at].tobytes().count(b"\n") + 1
+
+
 def _loader_for(text: str) -> type:
-    """The C loader, unless the text nests more than a few hundred levels deep."""
-    if text.count("[") + text.count("{") > 200:
-        codes = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
-        step = np.isin(codes, (ord("["), ord("{"))).astype(np.int32) - np.isin(codes, (ord("]"), ord("}")))
-        if np.cumsum(step).max() > 200:
-            return _DeepLoader
+    """The C loader, unless the text nests deeply in blocks (libyaml's composer would overflow the C stack)."""
     return _DeepLoader if _DEEP_BLOCKS.search(text) else _Loader
 
 
