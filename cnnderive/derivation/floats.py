@@ -22,7 +22,7 @@ import numpy as np
 
 from ..maths.network import Network, Pass
 from ..maths.numbers import as_fraction
-from ..maths.ops import FloatOps, RationalOps, integer_scaled
+from ..maths.ops import FloatOps, IntervalOps, RationalOps, integer_scaled
 from .budget import small_enough
 
 # Working precisions in bits. 128 settles almost every value; 1200 is past the smallest double
@@ -165,50 +165,6 @@ def sympy_interval(expr, ops: IntervalOps):
 
 
 # --- number tracks ------------------------------------------------------------------------------
-
-
-class IntervalOps:
-    """mpmath intervals at `bits` of precision, each surely holding its exact value (the number track
-    of the nearest pass past the first transcendental layer)."""
-
-    name = "interval"
-    exact = False
-
-    def __init__(self, bits: int) -> None:
-        from mpmath.ctx_iv import MPIntervalContext
-
-        self.bits = bits
-        self.ctx = MPIntervalContext()  # its own context, so mpmath's global precision is not touched
-        self.ctx.prec = bits
-
-    def convert(self, value: object):
-        exact = as_fraction(value)
-        if exact is None:
-            return value if hasattr(value, "_mpi_") else self.ctx.mpf(value)
-        return self.ctx.mpf(exact.numerator) / exact.denominator
-
-    def array(self, values: np.ndarray) -> np.ndarray:
-        return _map(np.asarray(values, dtype=object), self.convert)
-
-    def const(self, q: Fraction | int):
-        return self.convert(Fraction(q))
-
-    def exp(self, x: np.ndarray) -> np.ndarray:
-        return _map(x, self.ctx.exp)
-
-    def log(self, x: np.ndarray) -> np.ndarray:
-        return _map(x, self.ctx.log)
-
-    def log1p(self, x: np.ndarray) -> np.ndarray:
-        """log(1 + x), tight also where x is far below 2^-bits."""
-        return _map(x, self.ctx.log1p)
-
-    def tanh(self, x: np.ndarray) -> np.ndarray:
-        return _map(x, self.tanh_one)
-
-    def tanh_one(self, z):
-        # tanh z = 1 - 2 / (exp(2z) + 1): z occurs once, so the interval stays tight
-        return 1 - 2 / (self.ctx.exp(2 * z) + 1)
 
 
 class ScaledOps(RationalOps):

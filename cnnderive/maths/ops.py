@@ -13,6 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from .numbers import as_fraction
+
 
 class NotRational(Exception):
     """Raised by the rational track when a rule leaves the rationals (exp, log, tanh)."""
@@ -98,29 +100,38 @@ class IntervalOps:
         from mpmath.ctx_iv import MPIntervalContext
 
         self.bits = bits
-        self._ctx = MPIntervalContext()  # its own context: the precision is not mpmath's global one
-        self._ctx.prec = bits
+        self.ctx = MPIntervalContext()  # its own context: the precision is not mpmath's global one
+        self.ctx.prec = bits
+
+    def convert(self, value: object) -> object:
+        """One number as an interval: a rational exactly enclosed, an interval as it is."""
+        exact = as_fraction(value)
+        if exact is None:
+            return value if hasattr(value, "_mpi_") else self.ctx.mpf(value)
+        return self.ctx.mpf(exact.numerator) / exact.denominator
 
     def array(self, values: np.ndarray) -> np.ndarray:
-        return _map(values, self._convert)
-
-    def _convert(self, value: object) -> object:
-        if isinstance(value, Fraction):
-            return self._ctx.mpf(value.numerator) / value.denominator
-        return self._ctx.mpf(value) if isinstance(value, (int, float)) else value
+        return _map(np.asarray(values, dtype=object), self.convert)
 
     def const(self, q: Fraction | int) -> object:
-        return self._convert(Fraction(q))
+        return self.convert(Fraction(q))
 
     def exp(self, x: np.ndarray) -> np.ndarray:
-        return _map(x, self._ctx.exp)
+        return _map(x, self.ctx.exp)
 
     def log(self, x: np.ndarray) -> np.ndarray:
-        return _map(x, self._ctx.log)
+        return _map(x, self.ctx.log)
+
+    def log1p(self, x: np.ndarray) -> np.ndarray:
+        """log(1 + x), tight also where x is far below 2^-bits."""
+        return _map(x, self.ctx.log1p)
 
     def tanh(self, x: np.ndarray) -> np.ndarray:
+        return _map(x, self.tanh_one)
+
+    def tanh_one(self, z):
         # tanh z = 1 - 2 / (exp(2z) + 1): z occurs once, so the interval stays tight
-        return _map(x, lambda z: 1 - 2 / (self._ctx.exp(2 * z) + 1))
+        return 1 - 2 / (self.ctx.exp(2 * z) + 1)
 
 
 class SympyOps:
