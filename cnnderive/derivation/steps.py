@@ -19,6 +19,16 @@ from .names import Tensor
 
 
 @dataclass(frozen=True)
+class Convention:
+    """An exact tie of a max-pool window, or a ReLU input exactly 0: a convention decides the gradient."""
+
+    kind: str  # "tie": the gradient goes to the first of `elements`; "zero": the derivative there is 0 (or the slope)
+    tensor: Tensor  # the layer's input
+    elements: tuple[tuple[int, ...], ...]
+    value: object
+
+
+@dataclass(frozen=True)
 class LayerStep:
     """One layer, forward and backward."""
 
@@ -33,6 +43,7 @@ class LayerStep:
     back_rule: sympy.Expr | None  # dL/d(input[first]) over the dL/d(output) symbols
     mask: np.ndarray | None  # ReLU derivative (0/1 over the output) or max-pool routing (0/1 over the input)
     kink_notes: tuple[str, ...] = ()  # how each kink that float64 could not settle was decided exactly
+    conventions: tuple[Convention, ...] = ()  # each exact tie or exact zero at a kink
 
     @property
     def first(self) -> tuple[int, ...]:
@@ -89,6 +100,7 @@ def build_steps(derivation: Derivation) -> Steps:
                 back_rule=back_rule,
                 mask=layer.mask(network.kinks[k]),
                 kink_notes=tuple(note.text for note in network.kink_notes if note.position == k),
+                conventions=_conventions(layer, derivation.input_tensor(k), exact_input(network, k)),
             )
         )
     fused = values.deltas[-2] if network.fused_loss() else None
@@ -96,3 +108,29 @@ def build_steps(derivation: Derivation) -> Steps:
     loss_rule = symbolic.rule(derivation.tensors["loss"], ()) if symbolic is not None else None
     loss = LossStep(loss_rule, values.loss, output, values.deltas[-1], fused)
     return Steps(derivation, symbolic, tuple(steps), loss)
+
+
+def exact_input(network, position: int):
+    """The exact (rational) input of a layer, or None when exp/tanh came before it."""
+    values = network.rational_values
+    return values[position] if position < len(values) else None
+
+
+def _conventions(layer: Layer, x: Tensor, values) -> tuple[Convention, ...]:
+    """Where calculus leaves a choice at these exact numbers: ReLU inputs exactly 0, max-pool ties."""
+    if values is None or layer.kind not in ("relu", "leaky_relu", "maxpool2d"):
+        return ()
+    if layer.kind != "maxpool2d":
+        return tuple(
+            Convention("zero", x, (index,), values[index]) for index in np.ndindex(*values.shape) if values[index] == 0
+        )
+    found = []
+    windows = layer.windows(values)
+    kw, (sh, sw) = layer.kernel[1], layer.stride
+    for c, i, j in np.ndindex(*windows.shape[:-1]):
+        window = list(windows[c, i, j])
+        top = max(window)
+        tied = tuple((c, i * sh + w // kw, j * sw + w % kw) for w, value in enumerate(window) if value == top)
+        if len(tied) > 1:
+            found.append(Convention("tie", x, tied, top))
+    return tuple(found)

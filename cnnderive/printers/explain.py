@@ -113,7 +113,20 @@ def layer_forward(view: View, step) -> Group:
     put(head, f"   ({step.output.name})", "dim")
     body = FORWARD[step.layer.kind](view, step)
     body += [Text(f"Kink decided exactly: {note}", style="yellow") for note in step.kink_notes]
+    body += [Text(f"Convention: {convention_text(step, c)}", style="yellow") for c in step.conventions]
     return Group(head, indent(*body), Text())
+
+
+def convention_text(step, convention) -> str:
+    """A tie or an exact zero at a kink, and what PyTorch's convention makes of it."""
+    names = [convention.tensor.unicode(index) for index in convention.elements]
+    if convention.kind == "tie":
+        return (
+            f"a tie: {' = '.join(names)} = {number_text(convention.value)}; the gradient goes to the first, "
+            f"{names[0]} (PyTorch's convention; any of them is a valid subgradient)"
+        )
+    slope = "0" if step.layer.kind == "relu" else "the slope"
+    return f"{names[0]} = 0 exactly: the derivative there is {slope} (PyTorch's convention)"
 
 
 def _rule_line(view: View, step, note: str = "") -> list:

@@ -12,7 +12,7 @@ from ..derivation.budget import work
 from ..derivation.steps import LayerStep, Steps
 from .latex_blocks import RULE_LINES, pack, shape_text
 from .latex_gradients import Gradients
-from .latex_math import align, fits, partial
+from .latex_math import align, fits, number, partial
 from .latex_words import BACKWARD, FORWARD, LOSS_DELTA, MASK_TEXT, head, text, tt
 
 PACKAGES = r"""\usepackage[a4paper,margin=2cm]{geometry}
@@ -36,6 +36,18 @@ def render(steps: Steps, selected=None, snippet: bool = False) -> str:
         )
     body = document.body(selected)
     return "\\documentclass[11pt]{article}\n" + PACKAGES + SETTINGS + "\\begin{document}\n" + body + "\\end{document}\n"
+
+
+def convention_tex(step: LayerStep, convention) -> str:
+    """A tie or an exact zero at a kink, and what PyTorch's convention makes of it."""
+    names = [f"${convention.tensor.latex(index)}$" for index in convention.elements]
+    if convention.kind == "tie":
+        return (
+            f"a tie: {' = '.join(names)} = ${number(convention.value).tex}$; the gradient goes to the first, "
+            f"{names[0]} (PyTorch's convention; any of them is a valid subgradient)."
+        )
+    slope = "0" if step.layer.kind == "relu" else "the slope"
+    return f"{names[0]} $= 0$ exactly: the derivative there is {slope} (PyTorch's convention)."
 
 
 class Document(Gradients):
@@ -143,6 +155,7 @@ class Document(Gradients):
                 out.append("The values:")
             out.append(self.tensor_display(step.output, step.values, self.floats.values[step.position + 1]))
             out += [rf"\emph{{Kink decided exactly:}} {text(note)}" for note in step.kink_notes]
+            out += [rf"\emph{{Convention:}} {convention_tex(step, c)}" for c in step.conventions]
         out.append(self.loss_forward())
         return "\n".join(out) + "\n"
 
