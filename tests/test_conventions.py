@@ -45,3 +45,38 @@ def test_relu_input_exactly_zero_is_named():
 def test_no_convention_without_a_tie():
     steps = build_steps(Derivation(load(CONFIGS / "seed001_conv_conv_mse.yaml")))
     assert all(not step.conventions for step in steps.layers)
+
+
+TIE = """
+input: {values: [[1, 1], [0, 0]]}
+layers:
+  - {type: maxpool2d, kernel_size: 2}
+  - {type: flatten}
+  - {type: linear, name: fc, out_features: 1, bias: false, params: {weight: [[2]]}}
+loss: {type: mse, target: [0], reduction: sum}
+"""
+
+
+def check(tmp_path, text, *args):
+    path = tmp_path / "net.yaml"
+    path.write_text(text)
+    return CliRunner().invoke(app, ["check", str(path), *args], env={"COLUMNS": "200"})
+
+
+def test_a_value_from_another_tied_maximum_is_called_a_convention(tmp_path):
+    """By hand: o = 2·max = 2, L = o² = 4, ∂L/∂p = 2·2·2 = 8; PyTorch sends it to x₁₁, so ∂L/∂x₁₂ = 0.
+    A student who routes the tie to x₁₂ says 8: not a chain-rule mistake, another convention."""
+    result = check(tmp_path, TIE, "--param", "input[0,0,1]", "--value", "8")
+    assert result.exit_code == 1
+    assert "the other convention at a kink (another of a tie's maxima)" in result.stdout
+    assert "left out" not in result.stdout
+    assert check(tmp_path, TIE, "--param", "input[0,0,0]", "--value", "8").exit_code == 0
+
+
+def test_relu_derivative_one_at_zero_is_called_a_convention(tmp_path):
+    """By hand with ReLU'(0) = 1: z² = 0.5, ∂L/∂z² = 1, ∂L/∂a¹ = 2, ∂L/∂z¹ = 2, ∂L/∂w¹₁₁ = 2·0.1 = 0.2.
+    Under PyTorch's ReLU'(0) = 0 the gradient is 0."""
+    result = check(tmp_path, RELU_ZERO, "--param", "fc1.weight[0,0]", "--value", "0.2")
+    assert result.exit_code == 1
+    assert "the other convention at a kink (derivative 1 at an input exactly 0)" in result.stdout
+    assert check(tmp_path, RELU_ZERO, "--param", "fc1.weight[0,0]", "--value", "0").exit_code == 0

@@ -194,6 +194,8 @@ def simplest(found: list[Mistake]) -> tuple[Mistake, ...]:
     chosen = plain or found
     if "next_layer_multiplied" in {m.key for m in chosen}:  # the same slip, named after the layer where it happens
         chosen = [m for m in chosen if m.key != "products"]
+    if "kink_convention" in {m.key for m in chosen}:  # a convention at a kink, not a slip: say only that
+        chosen = [m for m in chosen if m.key == "kink_convention"]
     unique = {(m.key, m.also, id(m.term) if m.term is not None else None): m for m in chosen}
     return tuple(unique.values())
 

@@ -110,4 +110,14 @@ EXPLANATIONS = {
             "sends the gradient of each f_k back to the wrong element of the feature map."
         ),
     ),
+    "kink_convention": (
+        "the other convention at a kink ({what})",
+        (
+            "Not a chain-rule mistake: at this config's numbers a value sits exactly on a kink, where "
+            "calculus leaves a choice (any subgradient is valid). PyTorch, and so cnnderive, take "
+            "ReLU'(0) = 0 (leaky ReLU'(0) = its slope) and send a max-pool window's gradient to its first "
+            "maximum in row-major order; your value follows another valid choice. Under PyTorch's "
+            "convention the gradient is the one given above."
+        ),
+    ),
 }

@@ -61,7 +61,9 @@ def mistake(key: str, term=None, also: tuple[str, ...] = (), **fill) -> Mistake:
 def variants(network, terms, track: Track, backward: bool = True) -> list[Variant]:
     """Every mistaken version of the asked gradient that applies here, also with a sign or factor-2 slip."""
     right = track.right
-    base = chain_variants(terms, track) + (backward_variants(network, track) if backward else [])
+    base = chain_variants(terms, track)
+    if backward:
+        base += backward_variants(network, track) + kink_variants(network, track)
     found = list(base)
     mse = network.loss.kind == "mse"
     found.append(Variant(mistake("sign"), -right))
@@ -230,6 +232,47 @@ def backward_variants(network, track: Track) -> list[Variant]:
             passed = track.run({"fused": make(network.loss)})
             found.append(Variant(mistake(key, kind=ACTIVATION_NAMES[last.kind]), track.pick(passed)))
     return found
+
+
+def kink_variants(network, track: Track) -> list[Variant]:
+    """The backward pass with an exact kink decided by the other convention: ReLU'(0) = 1 at an
+    input exactly 0, or a tied max-pool window's gradient sent to another of its maxima."""
+    found, values = [], network.rational_values
+    for k, layer in enumerate(network.layers[: len(values) - 1]):
+        x, kinks = values[k], network.kinks[k]
+        if layer.kind in ("relu", "leaky_relu"):
+            zeros = np.asarray(x == 0, dtype=bool)
+            if zeros.any():
+                rule = _with_kinks(layer, np.asarray(kinks, dtype=bool) | zeros)
+                passed = track.run({k: rule})
+                found.append(
+                    Variant(mistake("kink_convention", what="derivative 1 at an input exactly 0"), track.pick(passed))
+                )
+        elif layer.kind == "maxpool2d":
+            for other in _other_winners(layer, x, kinks):
+                passed = track.run({k: _with_kinks(layer, other)})
+                found.append(Variant(mistake("kink_convention", what="another of a tie's maxima"), track.pick(passed)))
+    return found
+
+
+def _with_kinks(layer, kinks):
+    return lambda x, y, delta, params, _kinks, ops: layer.backward(x, y, delta, params, kinks, ops)
+
+
+def _other_winners(layer, x, kinks) -> list:
+    """Max-pool winners with one tied window routed to another of its maxima instead of the first."""
+    rows, cols = kinks
+    windows = layer.windows(x)
+    kw, (sh, sw) = layer.kernel[1], layer.stride
+    found = []
+    for c, i, j in np.ndindex(*windows.shape[:-1]):
+        window = list(windows[c, i, j])
+        top = max(window)
+        for w in [w for w, value in enumerate(window) if value == top][1:]:
+            other_rows, other_cols = rows.copy(), cols.copy()
+            other_rows[c, i, j], other_cols[c, i, j] = i * sh + w // kw, j * sw + w % kw
+            found.append((other_rows, other_cols))
+    return found[:16]
 
 
 def symbolic_run(symbolic):
