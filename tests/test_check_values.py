@@ -135,3 +135,16 @@ def test_check_value_on_a_gradient_beyond_float64(tmp_path):
     path = write(tmp_path, {"input": {"values": [1]}, "layers": layers, "loss": {"type": "mse", "target": [0]}})
     for param in ("fc1.weight[0,0]", "fc1.bias[0]", "fc3.weight[0,0]"):
         assert check(path, param, "5")[0] == 1
+
+
+def test_a_formula_undefined_at_the_config_numbers_says_so():
+    """seed 001 has x₁₁ = 1, so 1/(x₁₁ - 1) divides by zero there: one line, exit 2, not 'yours is nan'."""
+    from typer.testing import CliRunner
+
+    from cnnderive.cli import app
+    from tests.conftest import CONFIGS
+
+    args = ["check", str(CONFIGS / "seed001_conv_conv_mse.yaml"), "--param", "conv1.weight[0,0,0,0]"]
+    result = CliRunner().invoke(app, [*args, "--expr", "1/(i_1 - 1)"])
+    assert result.exit_code == 2
+    assert "undefined at this config's values" in result.stderr

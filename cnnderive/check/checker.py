@@ -140,7 +140,10 @@ class Checker:
         given = self.gradients_replaced(written)
         ev, right = self.evaluator, self.asked.form
         yours_value, right_value = ev.value(given, ev.base), ev.value(right, ev.base)
-        if getattr(sympy.sympify(yours_value), "is_extended_real", True) is False:
+        shown = sympy.sympify(yours_value)
+        if shown is sympy.nan or shown.has(sympy.zoo, sympy.nan):
+            raise UserError("your formula is undefined at this config's values (a division by zero?)", field="--expr")
+        if getattr(shown, "is_extended_real", True) is False:
             raise UserError(
                 f"your formula is not a real number at this config's values ({sympy.sympify(yours_value)}): "
                 "a square root or log of a negative number?",
