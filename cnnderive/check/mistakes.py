@@ -262,15 +262,11 @@ def _with_kinks(layer, kinks):
 def _other_winners(layer, x, kinks) -> list:
     """Max-pool winners with one tied window routed to another of its maxima instead of the first."""
     rows, cols = kinks
-    windows = layer.windows(x)
-    kw, (sh, sw) = layer.kernel[1], layer.stride
     found = []
-    for c, i, j in np.ndindex(*windows.shape[:-1]):
-        window = list(windows[c, i, j])
-        top = max(window)
-        for w in [w for w, value in enumerate(window) if value == top][1:]:
+    for window, tied in layer.ties(x):
+        for _, row, col in tied[1:]:
             other_rows, other_cols = rows.copy(), cols.copy()
-            other_rows[c, i, j], other_cols[c, i, j] = i * sh + w // kw, j * sw + w % kw
+            other_rows[window], other_cols[window] = row, col
             found.append((other_rows, other_cols))
     return found[:16]
 

@@ -124,13 +124,4 @@ def _conventions(layer: Layer, x: Tensor, values) -> tuple[Convention, ...]:
         return tuple(
             Convention("zero", x, (index,), values[index]) for index in np.ndindex(*values.shape) if values[index] == 0
         )
-    found = []
-    windows = layer.windows(values)
-    kw, (sh, sw) = layer.kernel[1], layer.stride
-    for c, i, j in np.ndindex(*windows.shape[:-1]):
-        window = list(windows[c, i, j])
-        top = max(window)
-        tied = tuple((c, i * sh + w // kw, j * sw + w % kw) for w, value in enumerate(window) if value == top)
-        if len(tied) > 1:
-            found.append(Convention("tie", x, tied, top))
-    return tuple(found)
+    return tuple(Convention("tie", x, tied, values[tied[0]]) for _, tied in layer.ties(values))

@@ -19,6 +19,7 @@ from .explain_backward import backward
 from .explain_param import param_section
 from .explain_view import ACCENT, View, equation, indent, prose, scalar
 from .matrices import number_text, put
+from .notation import convention_sentence
 
 CONVENTIONS = (
     "Conventions (as PyTorch): ReLU'(0) = 0; a max-pool tie sends the gradient to the first maximum "
@@ -118,15 +119,7 @@ def layer_forward(view: View, step) -> Group:
 
 
 def convention_text(step, convention) -> str:
-    """A tie or an exact zero at a kink, and what PyTorch's convention makes of it."""
-    names = [convention.tensor.unicode(index) for index in convention.elements]
-    if convention.kind == "tie":
-        return (
-            f"a tie: {' = '.join(names)} = {number_text(convention.value)}; the gradient goes to the first, "
-            f"{names[0]} (PyTorch's convention; any of them is a valid subgradient)"
-        )
-    slope = "0" if step.layer.kind == "relu" else "the slope"
-    return f"{names[0]} = 0 exactly: the derivative there is {slope} (PyTorch's convention)"
+    return convention_sentence(convention, step.layer.kind == "relu", lambda x, i: x.unicode(i), number_text)
 
 
 def _rule_line(view: View, step, note: str = "") -> list:

@@ -14,6 +14,7 @@ from .latex_blocks import RULE_LINES, pack, shape_text
 from .latex_gradients import Gradients
 from .latex_math import align, fits, number, partial
 from .latex_words import BACKWARD, FORWARD, LOSS_DELTA, MASK_TEXT, head, text, tt
+from .notation import convention_sentence
 
 PACKAGES = r"""\usepackage[a4paper,margin=2cm]{geometry}
 \usepackage{amsmath,amssymb}
@@ -39,15 +40,8 @@ def render(steps: Steps, selected=None, snippet: bool = False) -> str:
 
 
 def convention_tex(step: LayerStep, convention) -> str:
-    """A tie or an exact zero at a kink, and what PyTorch's convention makes of it."""
-    names = [f"${convention.tensor.latex(index)}$" for index in convention.elements]
-    if convention.kind == "tie":
-        return (
-            f"a tie: {' = '.join(names)} = ${number(convention.value).tex}$; the gradient goes to the first, "
-            f"{names[0]} (PyTorch's convention; any of them is a valid subgradient)."
-        )
-    slope = "0" if step.layer.kind == "relu" else "the slope"
-    return f"{names[0]} $= 0$ exactly: the derivative there is {slope} (PyTorch's convention)."
+    name, value = (lambda x, i: f"${x.latex(i)}$"), (lambda v: f"${number(v).tex}$")
+    return convention_sentence(convention, step.layer.kind == "relu", name, value) + "."
 
 
 class Document(Gradients):

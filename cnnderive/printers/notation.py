@@ -15,3 +15,16 @@ def element_key(tensor, index: tuple[int, ...], is_delta: bool = False) -> tuple
     """Where an element (or ∂L/∂ of it) goes in a product: role, layer, then its index."""
     layer = -1 if tensor.layer is None else tensor.layer
     return (ROLE_RANK["delta" if is_delta else tensor.role], layer, tuple(index))
+
+
+def convention_sentence(convention, relu: bool, name, number) -> str:
+    """A tie or an exact zero at a kink, and what PyTorch's convention makes of it; `name(tensor, index)`
+    and `number(value)` write names and numbers in the printer's own notation."""
+    names = [name(convention.tensor, index) for index in convention.elements]
+    if convention.kind == "tie":
+        return (
+            f"a tie: {' = '.join(names)} = {number(convention.value)}; the gradient goes to the first, "
+            f"{names[0]} (PyTorch's convention; any of them is a valid subgradient)"
+        )
+    slope = "0" if relu else "the slope"
+    return f"{names[0]} = 0 exactly: the derivative there is {slope} (PyTorch's convention)"

@@ -27,7 +27,6 @@ from .notation import OTHER, element_key
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
-
 class TextbookPrinter(StrPrinter):
     """StrPrinter with each element symbol shown by its textbook name, · for products.
 
@@ -180,18 +179,3 @@ class ElementOwners:
         if found is None:
             raise KeyError(symbol)
         return found
-
-
-def textbook_names(source) -> dict[sympy.Symbol, str]:
-    """Symbol -> its unicode textbook name for every element; `source` is a Symbolic or a Derivation."""
-    tensors = source.derivation.tensors if hasattr(source, "derivation") else source.tensors
-    return {
-        sympy.Symbol(tensor.element(index), real=True): tensor.unicode(index)
-        for tensor in tensors.values()
-        for index in tensor.indices()
-    }
-
-
-def textbook(expr, symbolic_or_names, style: str = "plain") -> str:
-    """One expression as text with textbook names; pass a Symbolic, a Derivation or a ready names dict."""
-    return TextbookPrinter(symbolic_or_names, {"style": style}).doprint(expr)

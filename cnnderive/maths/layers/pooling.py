@@ -16,7 +16,10 @@ from .base import Cut, Index, Layer, Setting, Shape, check_window, require_image
 class _Pool(Layer):
     letter = "p"
 
-    settings: ClassVar[dict[str, Setting]] = {"kernel": Setting("kernel_size", "pair"), "stride": Setting("stride", "pair", same_as="kernel")}
+    settings: ClassVar[dict[str, Setting]] = {
+        "kernel": Setting("kernel_size", "pair"),
+        "stride": Setting("stride", "pair", same_as="kernel"),
+    }
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
 
@@ -60,6 +63,19 @@ class MaxPool2d(_Pool):
         rows = first // self.kernel[1] + (np.arange(self.out_shape[1]) * self.stride[0])[None, :, None]
         cols = first % self.kernel[1] + (np.arange(self.out_shape[2]) * self.stride[1])[None, None, :]
         return rows, cols
+
+    def ties(self, x: np.ndarray) -> list[tuple[Index, tuple[Index, ...]]]:
+        """Each window whose maximum is shared, exactly: (window, its maximal input elements, row-major)."""
+        windows = self.windows(x)
+        kw, (sh, sw) = self.kernel[1], self.stride
+        found = []
+        for c, i, j in np.ndindex(*windows.shape[:-1]):
+            window = list(windows[c, i, j])
+            top = max(window)
+            tied = tuple((c, i * sh + w // kw, j * sw + w % kw) for w, value in enumerate(window) if value == top)
+            if len(tied) > 1:
+                found.append(((c, i, j), tied))
+        return found
 
     def _channels(self):
         return np.arange(self.out_shape[0])[:, None, None]
