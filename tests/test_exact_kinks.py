@@ -548,3 +548,40 @@ def test_exact_tensordot_with_denominators_past_int64():
         want = [sum((a[k, j] * b[j] for j in range(3)), F(0)) + plus[k] for k in range(2)]
         assert exact_tensordot(a, b, 1, plus).tolist() == want
         assert exact_tensordot(a, b * 0, 1, plus).tolist() == plus.tolist()
+
+
+SOFTMAX_POOL = """
+name: softmax, ReLU and max-pool over ties and a near-tie of the logits
+input:
+  values:
+    - [1, 1, 2, "2.00000000000000000001"]
+    - [0, 0, 0, 1]
+    - [3, 0, 0, 0]
+    - [0, 3, 0, 0]
+layers:
+  - type: softmax
+  - type: relu
+  - type: maxpool2d
+    kernel_size: 2
+  - type: flatten
+  - type: linear
+    out_features: 1
+    params: {weight: [[1, 2, 3, 4]], bias: [0]}
+loss: {type: mse, target: [0]}
+"""
+
+
+def test_ties_after_softmax_are_decided_on_the_logits():
+    """Softmax (one shared denominator) and ReLU (both on) keep the order of two elements, so a tie
+    of p is decided exactly on the logits: 1 = 1 ties (the first wins), 2 < 2 + 1e-20 does not
+    (float64 sees a tie and would pick the first), 3 = 3 and 0 = 0 tie."""
+    d = derive(SOFTMAX_POOL)
+    z = np.array([[1, 1, 2, 2 + 1e-20], [0, 0, 0, 1], [3, 0, 0, 0], [0, 3, 0, 0]], dtype=f64)
+    p = np.exp(z) / np.exp(z).sum()
+    assert p[0, 2] == p[0, 3]  # float64 cannot tell the near-tie
+    kinks = d.network.kinks[2]
+    mask = d.network.layers[2].mask(kinks)[0]
+    assert mask.tolist() == [[1, 0, 0, 1], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
+    notes = [note.text for note in d.network.kink_notes if note.position == 2]
+    assert notes and all("keep the order" in text for text in notes)
+    assert any("-1/100000000000000000000" in text or "1/100000000000000000000" in text for text in notes)

@@ -85,7 +85,7 @@ class ExactTrack:
     """
 
     def __init__(self, layers: list, params_on: ParamsOn, start: int, start_values: np.ndarray, kinks: list) -> None:
-        self._layers, self._params_on, self._start = layers, params_on, start
+        self._layers, self._params_on, self.start = layers, params_on, start
         self._start_values, self._kinks = start_values, kinks
         self._ops: dict[object, object] = {}
         self._values: dict[tuple, object] = {}  # (track key, position, index) -> value
@@ -115,7 +115,7 @@ class ExactTrack:
         if (key, position, index) in self._values:
             return self._values[key, position, index]
         ops, k = self._track(key), position - 1
-        if position == self._start:
+        if position == self.start:
             value = ops.const(Fraction(self._start_values[index]))
         elif self._layers[k].rational:
             terms, offset = self._row(k, index)
@@ -153,6 +153,10 @@ class ExactTrack:
         """Layer k's output on the track `key`, from its whole input."""
         if (key, k) not in self._wholes:
             layer, ops = self._layers[k], self._track(key)
+            if key == "sympy":
+                self._sympy_terms -= 2 * int(np.prod(layer.in_shape))
+                if self._sympy_terms < 0:
+                    raise _TooBig
             x = np.empty(layer.in_shape, dtype=object)
             for j in np.ndindex(layer.in_shape):
                 x[j] = self._element(key, k, j)
@@ -316,6 +320,18 @@ class KinkJudge:
 
     def _settle(self, a_index: tuple[int, ...], other: tuple[int, ...] | Fraction, op: str) -> tuple[str, str]:
         """The relation of a to other that answers `op` (">", "<", "=", "<=" or ">="), and how it was found."""
+        source = self._order_source(a_index, other)
+        if source != self._position:  # compare where the forms are smaller: before softmax, tanh, sigmoid
+            difference = self._difference("sympy", a_index, other, source)
+            if difference is not None and difference.is_Rational:
+                kinds = list(dict.fromkeys(layer.kind for layer in self.layers[source : self._position]))
+                keep = (
+                    f"{kinds[0]} keeps the order, and before it"
+                    if len(kinds) == 1
+                    else (f"{', '.join(kinds[:-1])} and {kinds[-1]} keep the order, and before them")
+                )
+                relation = ">" if difference > 0 else "<" if difference < 0 else "="
+                return relation, f"exactly: {keep} the difference is {difference}"
         difference = self._difference("sympy", a_index, other)
         if difference is not None and difference.is_Rational:
             if difference != 0:
@@ -336,9 +352,24 @@ class KinkJudge:
         digits = _digits(MORE_PRECISIONS[-1] if proved is False else PRECISIONS[-1])
         return "=", f"taken as equal: they agree to {digits} digits, but that is not proved"
 
-    def _difference(self, key: object, a_index: tuple[int, ...], other: tuple[int, ...] | Fraction) -> object | None:
-        """a - other on the exact track `key` ("sympy", or intervals at `key` bits); None without SymPy forms."""
-        exact, position = self._exact, self._position
+    def _order_source(self, a_index: tuple[int, ...], other: tuple[int, ...] | Fraction) -> int:
+        """The earliest layer input whose two elements are in the same order as the current one's:
+        back through every layer that keeps the order (two elements, not an element and a constant)."""
+        position = self._position
+        if isinstance(other, tuple):
+            while position > self._exact.start and self.layers[position - 1].keeps_order_of(
+                a_index, other, self.kinks[position - 1]
+            ):
+                position -= 1
+        return position
+
+    def _difference(
+        self, key: object, a_index: tuple[int, ...], other: tuple[int, ...] | Fraction, position: int | None = None
+    ) -> object | None:
+        """a - other on the exact track `key` ("sympy", or intervals at `key` bits) at the current layer input
+        (or at `position`); None without SymPy forms."""
+        exact = self._exact
+        position = self._position if position is None else position
         first = exact.element(key, position, a_index)
         second = exact.element(key, position, other) if isinstance(other, tuple) else exact.constant(key, other)
         return None if first is None or second is None else first - second

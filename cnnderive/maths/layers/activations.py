@@ -17,6 +17,7 @@ class Identity(Layer):
 
     kind = "identity"
     elementwise = True
+    keeps_order = True
     passes_through = True
 
     def forward(self, x, params, kinks, ops):
@@ -34,6 +35,9 @@ class _Rectifier(Layer):
 
     def decide(self, x):
         return np.array(x > 0, dtype=bool)
+
+    def keeps_order_of(self, a: Index, b: Index, kinks) -> bool:
+        return self.keeps_order or bool(kinks[a] and kinks[b])  # both on: each passes unchanged
 
     def mask(self, kinks) -> np.ndarray:
         return np.asarray(kinks, dtype=int)
@@ -64,6 +68,10 @@ class LeakyReLU(_Rectifier):
     settings: ClassVar[dict[str, Setting]] = {"negative_slope": Setting("negative_slope", "number", Fraction(1, 100))}
     negative_slope: Fraction = Fraction(1, 100)
 
+    @property
+    def keeps_order(self) -> bool:  # type: ignore[override]
+        return self.negative_slope > 0
+
     def describe(self) -> str:
         return f"leaky_relu (slope {self.negative_slope})"
 
@@ -85,6 +93,7 @@ class Sigmoid(Layer):
 
     kind = "sigmoid"
     elementwise = True
+    keeps_order = True
     rational = False
 
     def forward(self, x, params, kinks, ops):
@@ -100,6 +109,7 @@ class Tanh(Layer):
 
     kind = "tanh"
     elementwise = True
+    keeps_order = True
     rational = False
 
     def forward(self, x, params, kinks, ops):
@@ -116,6 +126,7 @@ class Softmax(Layer):
     kind = "softmax"
     letter = "p"
     rational = False
+    keeps_order = True  # one shared denominator: p_a > p_b exactly when z_a > z_b
 
     def forward(self, x, params, kinks, ops):
         if x.dtype != object:

@@ -72,6 +72,11 @@ class Layer:
     rational: ClassVar[bool] = True  # maps rationals to rationals, so kinks after it are exact
     elementwise: ClassVar[bool] = False
     passes_through: ClassVar[bool] = False  # outputs are the inputs relabelled (flatten, identity): no factor
+    keeps_order: ClassVar[bool] = False  # same shape, and out[a] > out[b] exactly when in[a] > in[b]
+
+    def keeps_order_of(self, a: Index, b: Index, kinks) -> bool:
+        """out[a] > out[b] exactly when in[a] > in[b], with this layer's kinks decided."""
+        return self.keeps_order
 
     name: str
     in_shape: Shape
