@@ -254,7 +254,7 @@ def test_bad_input_exits_2(args, message):
 
 
 def test_maxpool_gradient_to_every_element_of_the_window():
-    c = checker("seed000_maxpool_flatten.yaml", W1)
+    c = checker("seed000_tied_maxpool.yaml", W1)
     values, deltas = c.derivation.values.values, c.derivation.values.deltas
     x, z, pool_delta = values[0][0], values[1][0], deltas[3][0]
     # every conv output of a window gets the window's gradient (ReLU still applied): wrong
@@ -277,7 +277,7 @@ def test_maxpool_gradient_to_every_element_of_the_window():
 
 
 def test_flatten_order_transposed():
-    c = checker("seed000_maxpool_flatten.yaml", "maxpool2d_3.output[0,0,1]")  # p¹₁₂ is f¹₂, not f¹₃
+    c = checker("seed000_tied_maxpool.yaml", "maxpool2d_3.output[0,0,1]")  # p¹₁₂ is f¹₂, not f¹₃
     right = c.check_expr("(yhat_1 - y_1)*w2_1_2 + (yhat_2 - y_2)*w2_2_2 + (yhat_3 - y_3)*w2_3_2")
     assert right.verdict == "identical"
     verdict = c.check_expr("(yhat_1 - y_1)*w2_1_3 + (yhat_2 - y_2)*w2_2_3 + (yhat_3 - y_3)*w2_3_3")
@@ -285,11 +285,11 @@ def test_flatten_order_transposed():
 
 
 def test_softmax_cross_terms_dropped():
-    c = checker("seed000_maxpool_flatten.yaml", "maxpool2d_3.output[0,0,1]")
+    c = checker("seed000_tied_maxpool.yaml", "maxpool2d_3.output[0,0,1]")
     # dL/dz²_k = dL/dŷ_k · ŷ_k(1 - ŷ_k) = -y_k(1 - ŷ_k): only the target class (k = 2) is left
     verdict = c.check_expr("-y_2*(1 - yhat_2)*w2_2_2 - y_1*(1 - yhat_1)*w2_1_2 - y_3*(1 - yhat_3)*w2_3_2")
     assert not verdict.right and "softmax_diagonal" in keys(verdict)
-    c = checker("seed000_maxpool_flatten.yaml", W1)
+    c = checker("seed000_tied_maxpool.yaml", W1)
     value = c.evaluator.value(_softmax_diagonal_by_hand(c), c.evaluator.base)
     verdict = c.check_value(repr(float(value)))
     assert not verdict.right and "softmax_diagonal" in keys(verdict)
@@ -368,7 +368,7 @@ def test_next_layer_gradients_multiplied_pool_to_conv():
 
 
 def test_cut_terms_are_listed_with_their_reason():
-    c = checker("seed000_maxpool_flatten.yaml", W1)
+    c = checker("seed000_tied_maxpool.yaml", W1)
     cuts = [str(t.cut) for t in c.asked.terms if t.cut]
     assert len(c.asked.terms) == 16 and len(cuts) == 12
     assert any("max-pool" in cut for cut in cuts) and any("ReLU" in cut for cut in cuts)

@@ -38,7 +38,7 @@ def test_anything_else_does_not_match(text, right):
 
 
 def run(*args):
-    return CliRunner().invoke(app, ["check", str(CONFIGS / "seed000_maxpool_flatten.yaml"), *args])
+    return CliRunner().invoke(app, ["check", str(CONFIGS / "seed000_tied_maxpool.yaml"), *args])
 
 
 def test_the_value_explain_prints_is_right_to_its_digits():

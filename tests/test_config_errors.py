@@ -225,7 +225,7 @@ def test_shipped_config_runs(name, shipped_runs):
 
 def test_param_narrows_the_json():
     """`grad --json --param conv1.weight` gives that key only, with the PyTorch shape [out][in][kh][kw]."""
-    code, stdout, stderr = cli("grad", CONFIGS / "seed000_maxpool_flatten.yaml", "--json", "--param", "conv1.weight")
+    code, stdout, stderr = cli("grad", CONFIGS / "seed000_tied_maxpool.yaml", "--json", "--param", "conv1.weight")
     assert code == 0, stderr
     document = json.loads(stdout)
     assert list(document["gradients"]) == ["conv1.weight"]
@@ -236,7 +236,7 @@ def test_param_narrows_the_json():
 @pytest.mark.parametrize("param", ["conv9.weight", "fc.weght", "fc.weight[5,0]", "conv1.output"])
 def test_unknown_param_is_exit_2(param):
     """An unknown parameter, an index out of range or a non-parameter: exit 2, one line, no traceback."""
-    result = cli("grad", str(CONFIGS / "seed000_maxpool_flatten.yaml"), "--json", "--param", param)
+    result = cli("grad", str(CONFIGS / "seed000_tied_maxpool.yaml"), "--json", "--param", param)
     message = check_one_error_line(result, None)
     assert "--param" in message
 
@@ -384,7 +384,7 @@ def test_max_work_is_an_option_of_one_run_only():
 
 
 def test_config_load_takes_the_work_limit():
-    path = CONFIGS / "seed000_maxpool_flatten.yaml"
+    path = CONFIGS / "seed000_tied_maxpool.yaml"
     with pytest.raises(UserError, match="the limit is 3"):
         config.load(path, max_work=3)
 
@@ -397,7 +397,7 @@ def test_debug_is_read_from_the_context(monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(cnnderive.derivation.build, "Derivation", broken)
-    path = str(CONFIGS / "seed000_maxpool_flatten.yaml")
+    path = str(CONFIGS / "seed000_tied_maxpool.yaml")
     code, stdout, stderr = cli("grad", path, "--json")
     assert code == 3 and stdout == ""
     assert stderr.startswith("cnnderive: internal error (RuntimeError: boom). Sorry") and stderr.count("\n") == 1
@@ -407,7 +407,7 @@ def test_debug_is_read_from_the_context(monkeypatch):
 
 # -- Typer's own usage errors ---------------------------------------------------------------------------------
 
-SEED000 = str(CONFIGS / "seed000_maxpool_flatten.yaml")
+SEED000 = str(CONFIGS / "seed000_tied_maxpool.yaml")
 USAGE_ERRORS = {
     "tol_out_of_range": (["check", SEED000, "--param", "fc.bias[0]", "--value", "1", "--tol", "2"], "'--tol'"),
     "unknown_command": (["frob"], "No such command 'frob'"),

@@ -24,12 +24,12 @@ loss: {type: mse, target: [0], reduction: sum}
 
 def test_seed000_three_way_tie_is_named():
     """The issue's own numbers: a¹₃₁ = a¹₃₂ = a¹₄₂ = 1.1 in one 2x2 window of seed 000."""
-    steps = build_steps(Derivation(load(CONFIGS / "seed000_maxpool_flatten.yaml")))
+    steps = build_steps(Derivation(load(CONFIGS / "seed000_tied_maxpool.yaml")))
     pool = next(step for step in steps.layers if step.layer.kind == "maxpool2d")
     assert [(c.kind, c.elements, c.value) for c in pool.conventions] == [
         ("tie", ((0, 2, 0), (0, 2, 1), (0, 3, 1)), Fraction(11, 10))
     ]
-    result = CliRunner().invoke(app, ["explain", str(CONFIGS / "seed000_maxpool_flatten.yaml")], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["explain", str(CONFIGS / "seed000_tied_maxpool.yaml")], env={"COLUMNS": "200"})
     assert "a tie: a¹₃₁ = a¹₃₂ = a¹₄₂ = 1.1; the gradient goes to the first, a¹₃₁" in result.stdout
 
 

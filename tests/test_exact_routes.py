@@ -69,7 +69,7 @@ def load_small(path):
 def test_small_configs_get_the_exact_pass():
     """The seed configs are small, so they are shown exactly."""
     names = {p.name for p in SMALL}
-    for seed in ("seed000_maxpool_flatten.yaml", "seed001_conv_conv_mse.yaml", "seed002_pool_to_fc.yaml"):
+    for seed in ("seed000_tied_maxpool.yaml", "seed001_conv_conv_mse.yaml", "seed002_pool_to_fc.yaml"):
         assert seed in names
         assert cnnderive.load(CONFIGS / seed).exact
 

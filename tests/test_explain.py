@@ -23,12 +23,12 @@ from rich.console import Console
 
 import cnnderive
 from cnnderive.derivation.names import parse_parameter
+from cnnderive.derivation.steps import build_steps
 from cnnderive.printers.explain import explanation, param_explanation
 from cnnderive.printers.explain_view import View
-from cnnderive.derivation.steps import build_steps
 from tests.conftest import CONFIGS, ROOT
 
-SEED000 = CONFIGS / "seed000_maxpool_flatten.yaml"
+SEED000 = CONFIGS / "seed000_tied_maxpool.yaml"
 SEED000_ANSWER = CONFIGS / "seed000_answer_maxpool3.yaml"
 SEED001 = CONFIGS / "seed001_conv_conv_mse.yaml"
 SEED002_FC = CONFIGS / "seed002_pool_to_fc.yaml"

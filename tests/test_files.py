@@ -16,7 +16,7 @@ from cnnderive.files import check_outputs, read_regular, temporary_folder, write
 from tests.cli_support import ROOT, run_cli
 from tests.conftest import CONFIGS
 
-SEED000 = CONFIGS / "seed000_maxpool_flatten.yaml"
+SEED000 = CONFIGS / "seed000_tied_maxpool.yaml"
 
 
 def test_writes_text_and_bytes(tmp_path):

@@ -19,7 +19,7 @@ from tests.conftest import CONFIGS, ROOT
 from tests.fuzz_support import bounded
 
 SEED001 = CONFIGS / "seed001_conv_conv_mse.yaml"
-SEED000 = CONFIGS / "seed000_maxpool_flatten.yaml"
+SEED000 = CONFIGS / "seed000_tied_maxpool.yaml"
 BOUND = 60  # seconds: a case that has not ended by then hangs (it takes well under a second)
 
 
@@ -100,7 +100,7 @@ def test_textbook_spellings(seed001, written, canonical):
 
 
 def test_softmax_output_letters():
-    table = table_of("seed000_maxpool_flatten.yaml")
+    table = table_of("seed000_tied_maxpool.yaml")
     p = sym(table, "softmax_6.output[1]")
     for written in ("ŷ₂", "yhat_2", r"\hat{y}_2", r"\hat y_{2}", "p_2", "o_2"):
         assert parse_formula(written, table) == p, written
@@ -108,7 +108,7 @@ def test_softmax_output_letters():
 
 
 def test_ambiguous_index_is_refused_with_both_readings():
-    table = table_of("seed000_maxpool_flatten.yaml")  # 5x5 input: x_11 is x_{1,1} or the 11th element
+    table = table_of("seed000_tied_maxpool.yaml")  # 5x5 input: x_11 is x_{1,1} or the 11th element
     with pytest.raises(UserError, match="ambiguous") as error:
         parse_formula("x_11", table)
     assert "_{1,1}" in str(error.value) and "_{3,1}" in str(error.value)
@@ -515,7 +515,7 @@ def test_constant_gradients(seed001):
     """∂L/∂L = 1; seed001 has no dead ReLU, so every other gradient is a formula (the route: the backward pass)."""
     loss = sympy.Symbol("dL/dloss", real=True)
     assert seed001.constant_gradients == {loss: 1}
-    table = table_of("seed000_maxpool_flatten.yaml")  # max-pool losers and dead ReLUs have gradient 0
+    table = table_of("seed000_tied_maxpool.yaml")  # max-pool losers and dead ReLUs have gradient 0
     x = [[1, 0, 2, 1, 0], [0, 1, 3, 1, 2], [2, 1, 0, 1, 1], [1, 2, 1, 0, 3], [0, 1, 2, 2, 1]]
     w = [[Fraction(1, 10), Fraction(-2, 10)], [Fraction(3, 10), Fraction(4, 10)]]
     z = [[sum(x[i + a][j + b] * w[a][b] for a in range(2) for b in range(2)) for j in range(4)] for i in range(4)]

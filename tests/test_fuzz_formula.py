@@ -34,7 +34,7 @@ from tests.fuzz_support import LONG, Outcome, bounded, event, fuzz_settings, jud
 
 CASES = {  # config -> the gradient checked; a rational network (exact values) and two with exp and log
     "seed001_conv_conv_mse.yaml": "conv1.weight[0,0,0,0]",
-    "seed000_maxpool_flatten.yaml": "conv1.weight[0,0,0,0]",
+    "seed000_tied_maxpool.yaml": "conv1.weight[0,0,0,0]",
     "sigmoid_bce.yaml": "conv1.weight[1,0,0,1]",
 }
 if LONG:

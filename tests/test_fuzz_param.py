@@ -18,7 +18,7 @@ from tests.fuzz_support import LONG, Outcome, fuzz_settings, judge, note, run_ca
 
 NETWORKS = {
     name: load(CONFIGS / name)
-    for name in ["seed000_maxpool_flatten.yaml", "multichannel_stride_pad.yaml", "sigmoid_bce.yaml",
+    for name in ["seed000_tied_maxpool.yaml", "multichannel_stride_pad.yaml", "sigmoid_bce.yaml",
                  "seed001_conv_conv_mse.yaml"]
 }
 NAMES = sorted({name for network in NETWORKS.values() for name in tensors(network)})
@@ -144,6 +144,6 @@ def test_every_canonical_name_parses():
 # trailing whitespace (50,000 spaces took 7 s).
 @pytest.mark.parametrize("text", ["conv1.weight" + " " * 200_000 + "x", "a" + "\t" * 200_000 + "!"], ids=["spaces", "tabs"])
 def test_trailing_whitespace_is_refused_quickly(text):
-    network = NETWORKS["seed000_maxpool_flatten.yaml"]
+    network = NETWORKS["seed000_tied_maxpool.yaml"]
     outcome = param_case(network, text, seconds=0.5)
     assert outcome.kind == "user_error", outcome.describe()

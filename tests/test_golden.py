@@ -22,6 +22,7 @@ UPDATE = os.environ.get("CNNDERIVE_UPDATE_GOLDEN") == "1"
 
 CASES = {
     "seed000.explain": ["explain", "seed000_maxpool_flatten.yaml"],
+    "seed000_tied.explain": ["explain", "seed000_tied_maxpool.yaml"],
     "seed000_answer.explain": ["explain", "seed000_answer_maxpool3.yaml"],
     "seed001.explain_param": ["explain", "seed001_conv_conv_mse.yaml", "--param", "conv1.weight[0,0,0,0]"],
     "seed001.check_expr": [

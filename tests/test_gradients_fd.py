@@ -19,8 +19,8 @@ mpmath = pytest.importorskip("mpmath")
 mp = mpmath.mp
 
 from cnnderive.config import loads
-from cnnderive.maths.layers import LAYER_KINDS
 from cnnderive.derivation.build import Derivation
+from cnnderive.maths.layers import LAYER_KINDS
 from tests.yaml_text import to_yaml
 
 H = Fraction(1, 10**20)

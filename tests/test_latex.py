@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from cnnderive.cli import app
 from cnnderive.cli.common import load_derivation
-from cnnderive.printers.latex import render
 from cnnderive.derivation.steps import build_steps
+from cnnderive.printers.latex import render
 from tests.conftest import CONFIGS
 
 PDFLATEX = shutil.which("pdflatex")
@@ -68,7 +68,7 @@ def compiled(tmp_path_factory):
         pytest.skip("pdflatex is not installed (Debian: apt-get install texlive-latex-base texlive-latex-recommended)")
     folder = tmp_path_factory.mktemp("latex")
     jobs = {path.stem: document(path) for path in SHIPPED}
-    snippet = document(CONFIGS / "seed000_maxpool_flatten.yaml", snippet=True)
+    snippet = document(CONFIGS / "seed000_tied_maxpool.yaml", snippet=True)
     jobs["snippet"] = (
         "\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\\begin{document}\n"
         "Text before.\n" + snippet + "Text after.\n\\end{document}\n"

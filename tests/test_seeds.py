@@ -13,6 +13,7 @@ import pytest
 import sympy
 
 import cnnderive
+from cnnderive.derivation.steps import build_steps
 from cnnderive.maths.ops import RationalOps
 from tests.conftest import CONFIGS
 
@@ -105,14 +106,16 @@ def test_seed001_chain_terms_are_the_four_products():
 
 
 X000 = fractions([[1, 0, 2, 1, 0], [0, 1, 3, 1, 2], [2, 1, 0, 1, 1], [1, 2, 1, 0, 3], [0, 1, 2, 2, 1]])
-K000 = fractions([["0.1", "-0.2"], ["0.3", "0.4"]])
+K000 = fractions([["0.1", "-0.2"], ["0.3", "0.4"]])  # the contract's numbers: a 3-way tie
+K000_FREE = fractions([["0.1", "-0.2"], ["0.4", "0.4"]])  # the shipped seed 000: no tie, no zero
 B000 = F(0)
 X000A = fractions([[F(r + c + 1, 10) for c in range(5)] for r in range(5)])
 K000A = fractions([["0.5", "0.2"], ["0.1", "0.4"]])
 B000A = F("-0.3")
 
 SEED000 = {
-    "seed000_maxpool_flatten.yaml": (X000, K000, B000, 2, 2),
+    "seed000_maxpool_flatten.yaml": (X000, K000_FREE, B000, 2, 2),
+    "seed000_tied_maxpool.yaml": (X000, K000, B000, 2, 2),
     "seed000_answer_maxpool3.yaml": (X000A, K000A, B000A, 3, 1),
 }
 
@@ -201,14 +204,29 @@ def test_seed000_conv_gradient_is_the_sum_of_surviving_terms(name):
             assert float(total) == pytest.approx(d.floats.grads[pname][index], rel=1e-12, abs=1e-15)
 
 
-def test_seed000_cut_reasons_name_the_kink():
+def test_shipped_seed000_teaches_without_accidents():
+    """The shipped seed 000 has no tied window and no ReLU input at 0 (by hand), and says none."""
+    x, k, b, _, _ = SEED000["seed000_maxpool_flatten.yaml"]
+    z = conv_by_hand(x, k, b)
+    assert all(v != 0 for v in z.flat) and any(v < 0 for v in z.flat)
+    relu = np.array([[max(v, F(0)) for v in row] for row in z], dtype=object)
+    for i in range(2):
+        for j in range(2):
+            window = list(relu[2 * i : 2 * i + 2, 2 * j : 2 * j + 2].flat)
+            assert window.count(max(window)) == 1
+    steps = build_steps(load("seed000_maxpool_flatten.yaml"))
+    assert not any(step.conventions for step in steps.layers)
+
+
+@pytest.mark.parametrize("name", ["seed000_maxpool_flatten.yaml", "seed000_tied_maxpool.yaml"])
+def test_seed000_cut_reasons_name_the_kink(name):
     """A term is cut for max-pool (not the winner) or for ReLU (off), matching the exact numbers."""
-    x, k, b, size, stride = SEED000["seed000_maxpool_flatten.yaml"]
+    x, k, b, size, stride = SEED000[name]
     z = conv_by_hand(x, k, b)
     winners = set(
         winners_by_hand(np.array([[max(v, F(0)) for v in row] for row in z], dtype=object), size, stride).values()
     )
-    d = load("seed000_maxpool_flatten.yaml")
+    d = load(name)
     g = d.gradient(d.tensors["conv1.weight"], (0, 0, 0, 0))
     for t in g.terms:
         pos = t.out_index[1:]

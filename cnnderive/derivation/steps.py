@@ -39,8 +39,9 @@ class LayerStep:
     values: np.ndarray  # the layer's output values (exact for small networks)
     rule: sympy.Expr | None  # forward rule of the first output element, over the previous layer's symbols
     delta: np.ndarray  # dL/d(output)
-    delta_in: np.ndarray | None  # dL/d(input), when an earlier layer has parameters
+    delta_in: np.ndarray  # dL/d(input)
     back_rule: sympy.Expr | None  # dL/d(input[first]) over the dL/d(output) symbols
+    feeds_params: bool  # an earlier layer has parameters: dL/d(input) is on the way to their gradients
     mask: np.ndarray | None  # ReLU derivative (0/1 over the output) or max-pool routing (0/1 over the input)
     kink_notes: tuple[str, ...] = ()  # how each kink that float64 could not settle was decided exactly
     conventions: tuple[Convention, ...] = ()  # each exact tie or exact zero at a kink
@@ -85,8 +86,7 @@ def build_steps(derivation: Derivation) -> Steps:
         rule = back_rule = None
         if symbolic is not None:
             rule = symbolic.rule(output, first)
-            if has_params_before[k]:
-                back_rule = sympy.sympify(symbolic.local_backward(k)[0].flat[0])
+            back_rule = sympy.sympify(symbolic.local_backward(k)[0].flat[0])
         steps.append(
             LayerStep(
                 position=k,
@@ -96,8 +96,9 @@ def build_steps(derivation: Derivation) -> Steps:
                 values=values.values[k + 1],
                 rule=rule,
                 delta=values.deltas[k + 1],
-                delta_in=values.deltas[k] if has_params_before[k] else None,
+                delta_in=values.deltas[k],
                 back_rule=back_rule,
+                feeds_params=has_params_before[k],
                 mask=layer.mask(network.kinks[k]),
                 kink_notes=tuple(note.text for note in network.kink_notes if note.position == k),
                 conventions=_conventions(layer, derivation.input_tensor(k), exact_input(network, k)),

@@ -45,11 +45,9 @@ class View:
 
     def delta_in(self, step):
         """dL/d(layer input) where it is worth showing: always, except into the input of a first layer that learns."""
-        if step.delta_in is not None:
-            return step.delta_in
-        if step.position == 0 and self.network.params[step.layer.name]:
+        if step.position == 0 and not step.feeds_params and self.network.params[step.layer.name]:
             return None
-        return self.derivation.values.deltas[step.position]
+        return step.delta_in
 
     def local_backward(self, step):
         """Symbolic.local_backward of a layer (dL/d(input) and dL/d(params) over dL/d(output) symbols), cached;

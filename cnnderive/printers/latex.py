@@ -177,7 +177,7 @@ class Document(Gradients):
         )
         out.append(self.tensor_display(loss.output, loss.delta, self.floats.deltas[-1], gradient=True))
         for step in reversed(layers):
-            if step.delta_in is None:
+            if not step.feeds_params:
                 out.append(self.stop_sentence(step))
                 break
             out.append(f"\\subsection*{{Back through {tt(step.layer.name)}: {text(step.layer.describe())}}}")
