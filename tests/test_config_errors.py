@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import threading
@@ -20,6 +21,7 @@ import pytest
 from cnnderive import config
 from cnnderive.check.formula.parser import FUNCTIONS
 from cnnderive.cli.common import DEFAULT_MAX_WORK
+from cnnderive.cli.program import EXAMPLES
 from cnnderive.config.build import MAX_CONFIG_BYTES
 from cnnderive.errors import UserError
 from tests.cli_support import run_cli, run_cli_process
@@ -435,6 +437,30 @@ def test_no_arguments_still_prints_the_help():
     assert code == 2 and "Usage: cnnderive" in stdout
     code, stdout, stderr = cli("--help")
     assert (code, stderr) == (0, "") and "explain" in stdout
+
+
+def test_version_is_the_packages():
+    code, stdout, _ = cli("--version")
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)[1]
+    assert (code, stdout) == (0, f"cnnderive {version}\n")
+
+
+@pytest.mark.parametrize("command", sorted(EXAMPLES))
+def test_help_has_examples_that_run_and_no_type_jargon(command, tmp_path):
+    """Each command's --help ends with examples; every example runs (exit 0) as printed."""
+    code, stdout, _ = run_cli([command, "--help"], env={"COLUMNS": "200"})
+    assert code == 0 and "Examples:" in stdout
+    assert not re.search(r"<(bool|str|int|float)[^>]*>", stdout)
+    for example in EXAMPLES[command]:
+        assert example in stdout
+        args = shlex.split(example)[1:]
+        args = [str(ROOT / a) if a.startswith("configs/") else a for a in args]
+        if "-o" in args:
+            args[args.index("-o") + 1] = str(tmp_path / args[args.index("-o") + 1])
+        if "--pdf" in args and not shutil.which("pdflatex"):
+            args.remove("--pdf")
+        code, _, stderr = cli(*args)
+        assert code == 0, (example, stderr)
 
 
 def test_help_does_not_import_sympy():
