@@ -22,7 +22,7 @@ import sympy as sp
 
 from cnnderive.config import loads
 from cnnderive.derivation.build import Derivation
-from cnnderive.maths import kinks as kinks_module
+from cnnderive.maths import exact_track
 from cnnderive.maths.kinks import prove_zero
 from cnnderive.maths.ops import IntervalOps, RationalOps, exact_tensordot
 
@@ -369,7 +369,7 @@ loss: {type: mse, target: [0], reduction: sum}
 def test_without_sympy_forms_an_unseparable_tie_is_taken_as_equal(monkeypatch):
     """When the exact forms would be too big, intervals to 240 digits cannot separate an exact 0:
     it is taken as 0 (the right answer here), and the note says that it is not proved."""
-    monkeypatch.setattr(kinks_module, "SYMPY_TERM_LIMIT", -1)
+    monkeypatch.setattr(exact_track, "SYMPY_TERM_LIMIT", -1)
     network = loads(SIGMOID_RELU, "kink.yaml")
     assert network.kinks[2].tolist() == [False]
     [note] = network.kink_notes
@@ -417,7 +417,7 @@ loss: {type: mse, target: [0, 0, 0, 0], reduction: sum}
     conv = network.layers[0]
     basis = np.empty(conv.in_shape, dtype=object)
     for j in np.ndindex(conv.in_shape):
-        basis[j] = kinks_module.Affine(j)
+        basis[j] = exact_track.Affine(j)
     out = conv.forward(basis, network.params["conv1"], None, RationalOps())
     w = {(0, 0): F(1, 2), (0, 1): F(-1), (1, 0): F(1, 3), (1, 1): F(2)}
     for col in range(4):  # padding 1 left and right: window columns col - 1 and col
