@@ -79,6 +79,8 @@ def fill(seed: int, input_shape, layers):
             kh, kw = pair(layer["kernel_size"])
             sh, sw = pair(layer.get("stride", layer["kernel_size"]))
             shape = (shape[0], (shape[1] - kh) // sh + 1, (shape[2] - kw) // sw + 1)
+        elif kind == "adaptive_avg_pool2d":
+            shape = (shape[0], 1, 1)
         elif kind == "flatten":
             shape = (int(np.prod(shape)),)
         filled.append(layer)
@@ -151,6 +153,12 @@ class Reference:
             return elementwise(e, lambda v: v / total)
         if kind in ("maxpool2d", "avgpool2d"):
             return self.pool(kind, x, pair(layer["kernel_size"]), pair(layer.get("stride", layer["kernel_size"])))
+        if kind == "adaptive_avg_pool2d":  # the mean of each whole channel
+            return self.pool("avgpool2d", x, x.shape[1:], x.shape[1:])
+        if kind == "dropout":  # kept elements scaled by 1/(1 - p), dropped ones 0
+            kept = np.asarray(layer["mask"], dtype=object).reshape(x.shape)
+            scale = 1 / (1 - mpf(Fraction(layer.get("p", "1/2"))))
+            return np.vectorize(lambda v, m: v * m * scale, otypes=[object])(x, kept)
         raise AssertionError(kind)
 
     def pool(self, kind, x, kernel, stride):
@@ -314,6 +322,19 @@ CASES = {
             {"type": "conv2d", "name": "conv2", "out_channels": 1, "kernel_size": 2},
         ],
         {"type": "mse", "target": [Fraction(3, 10)], "reduction": "half_sum"},
+    ),
+    "conv_dropout_global_avgpool_linear_ce": (
+        11,
+        (2, 3, 3),
+        [
+            {"type": "conv2d", "name": "conv1", "out_channels": 2, "kernel_size": 2},
+            {"type": "dropout", "p": "1/3", "mask": [[[1, 0], [1, 1]], [[0, 1], [1, 1]]]},
+            {"type": "adaptive_avg_pool2d"},
+            {"type": "flatten"},
+            {"type": "linear", "name": "fc", "out_features": 3},
+            {"type": "softmax"},
+        ],
+        {"type": "cross_entropy", "target": 2},
     ),
     "softmax_inside_then_mse_mean": (
         7,

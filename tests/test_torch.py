@@ -128,6 +128,11 @@ def build(path):
         elif kind == "avgpool2d":
             kernel = pair(layer["kernel_size"])
             x = F.avg_pool2d(x[None], kernel, pair(layer.get("stride", layer["kernel_size"])))[0]
+        elif kind == "adaptive_avg_pool2d":
+            x = F.adaptive_avg_pool2d(x[None], layer.get("output_size", 1))[0]
+        elif kind == "dropout":  # PyTorch's training-mode dropout with this mask: kept * 1/(1 - p)
+            p = number(layer.get("p", "0.5"))
+            x = x * tensor(layer["mask"], x.shape).detach() / (1 - p)
         else:
             raise AssertionError(f"unknown layer kind {kind} in {path}")
 

@@ -3,8 +3,9 @@
 from .activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import Cut, Layer, Setting, Shape, Term
 from .conv import Conv2d
+from .dropout import Dropout
 from .linear import Flatten, Linear
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 
 LAYER_KINDS: dict[str, type[Layer]] = {
     "conv2d": Conv2d,
@@ -18,6 +19,8 @@ LAYER_KINDS: dict[str, type[Layer]] = {
     "softmax": Softmax,
     "maxpool2d": MaxPool2d,
     "avgpool2d": AvgPool2d,
+    "adaptive_avg_pool2d": GlobalAvgPool2d,
+    "dropout": Dropout,
 }
 
 __all__ = ["LAYER_KINDS", "Cut", "Layer", "Setting", "Shape", "Term"]

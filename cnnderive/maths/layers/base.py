@@ -24,6 +24,7 @@ class Cut(Enum):
     MAXPOOL_UNCOVERED = "max-pool: no pooling window covers it"
     AVGPOOL_UNCOVERED = "avg-pool: no pooling window covers it"
     PADDING = "zero padding"
+    DROPPED = "dropout dropped it (its mask is 0)"
 
     def __str__(self) -> str:
         return self.value

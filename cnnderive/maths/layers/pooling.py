@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ...errors import ShapeError
 from .base import Cut, Index, Layer, Setting, Shape, check_window, require_image
 
 
@@ -134,3 +135,28 @@ class AvgPool2d(_Pool):
 
     def cut_reason(self, index: Index, kinks) -> Cut | None:
         return None if self.covered(index) else Cut.AVGPOOL_UNCOVERED
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool2d(AvgPool2d):
+    """PyTorch's adaptive_avg_pool2d to 1x1: one window the size of the whole map, per channel."""
+
+    kind = "adaptive_avg_pool2d"
+
+    settings: ClassVar[dict[str, Setting]] = {"output_size": Setting("output_size", "int", 1)}
+    output_size: int = 1
+
+    @classmethod
+    def create(cls, name: str, in_shape: Shape, output_size: int = 1) -> GlobalAvgPool2d:
+        require_image(cls.kind, in_shape)
+        if output_size != 1:
+            raise ShapeError(
+                f"only output_size 1 (global average pooling) is supported, found {output_size}; "
+                "for other sizes use avgpool2d with its kernel_size and stride",
+                "output_size",
+            )
+        whole = (in_shape[1], in_shape[2])
+        return super().create(name, in_shape, kernel=whole, stride=whole)
+
+    def describe(self) -> str:
+        return f"global average pool {self.kernel[0]}x{self.kernel[1]} -> 1x1"
