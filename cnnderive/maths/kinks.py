@@ -37,6 +37,10 @@ PROOF_OPS_LIMIT = 400  # the largest difference (in SymPy operations) that simpl
 IDENTITY_DEGREE_LIMIT = 4_000  # the largest sum of powers of t = e^(1/L) in the polynomial identity
 
 
+# what an element is compared with: another element's index, (index, offset) for it plus a constant, or a constant
+Other = tuple[int, ...] | tuple[tuple[int, ...], Fraction] | Fraction
+
+
 class KinkNote(NamedTuple):
     """How one kink was decided past float64: layer position, element of the layer's input, a sentence."""
 
@@ -67,6 +71,31 @@ class Screened:
 
     def __le__(self, other: object) -> bool:
         return not self.judge.compare(self, other, ">")
+
+    def __sub__(self, other: Screened) -> Gap:
+        return Gap(self, other)
+
+
+class Shifted(NamedTuple):
+    """An element plus an exact constant: what a - b is compared with, as a > b + c."""
+
+    element: Screened
+    offset: Fraction
+
+
+class Gap:
+    """a - b of two screened elements, compared exactly with a constant (a hinge loss's margin)."""
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a: Screened, b: Screened) -> None:
+        self.a, self.b = a, b
+
+    def __gt__(self, c: object) -> bool:
+        return self.a.judge.compare(self.a, Shifted(self.b, Fraction(c)), ">")
+
+    def __lt__(self, c: object) -> bool:
+        return self.a.judge.compare(self.a, Shifted(self.b, Fraction(c)), "<")
 
 
 class KinkJudge:
@@ -124,6 +153,12 @@ class KinkJudge:
                 return None
             return layer.decide(self._screened())
 
+    def decide_loss(self, loss, target) -> object:
+        """loss.decide (a hinge loss's active margins) on the screened network output."""
+        self._position, self._answers = len(self.layers), {}
+        with np.errstate(all="ignore"):
+            return loss.decide(self._screened(), target)
+
     def _screened(self) -> np.ndarray:
         live = self.live != 0
         values = np.where(live, self.approx, 0.0).ravel().tolist()
@@ -137,6 +172,9 @@ class KinkJudge:
         """a > b (op ">") or a < b (op "<"), exactly."""
         if isinstance(b, Screened):
             b_value, b_radius = b.value, b.radius
+        elif isinstance(b, Shifted):  # another element plus a constant
+            b_value = b.element.value + float(b.offset)
+            b_radius = b.element.radius + abs(b_value) * 2.0**-52
         else:  # a constant such as ReLU's 0
             b_value = float(b)
             b_radius = abs(b_value) * 2.0**-52
@@ -145,7 +183,7 @@ class KinkJudge:
         # inf and nan fail both tests and go the exact route
         if radius == 0.0 or abs(diff) > 2 * radius:
             return diff > 0 if op == ">" else diff < 0
-        key = (a.flat, b.flat if isinstance(b, Screened) else ("constant", b), op)
+        key = (a.flat, _key(b), op)
         if key not in self._answers:
             self._answers[key] = self._exact_compare(a, b, op, diff)
         return self._answers[key]
@@ -156,16 +194,24 @@ class KinkJudge:
         """a op b by the exact route (steps 1-4 above), with a note of how it was found."""
         shape = self.approx.shape
         a_index = _index(a.flat, shape)
-        other = _index(b.flat, shape) if isinstance(b, Screened) else Fraction(b)  # an element or a constant
+        if isinstance(b, Screened):
+            other: object = _index(b.flat, shape)
+        elif isinstance(b, Shifted):
+            other = (_index(b.element.flat, shape), b.offset)
+        else:
+            other = Fraction(b)
         relation, how = self._settle(a_index, other, op)
-        if isinstance(other, tuple):
+        if isinstance(b, Shifted):
+            rhs = f"{self._name(other[0])} {'-' if b.offset < 0 else '+'} {abs(b.offset)}"
+            seen = f"in float64 the difference is {float_diff:.3g}"
+        elif isinstance(other, tuple):
             rhs, seen = self._name(other), f"in float64 the difference is {float_diff:.3g}"
         else:
             rhs, seen = str(other), f"float64 gives {a.value:.3g}"
         self.notes.append(KinkNote(self._position, a_index, f"{self._name(a_index)} {relation} {rhs} {how} ({seen})"))
         return relation == op  # "=", "<=" and the opposite all answer no
 
-    def _settle(self, a_index: tuple[int, ...], other: tuple[int, ...] | Fraction, op: str) -> tuple[str, str]:
+    def _settle(self, a_index: tuple[int, ...], other: Other, op: str) -> tuple[str, str]:
         """The relation of a to other that answers `op` (">", "<", "=", "<=" or ">="), and how it was found."""
         source = self._order_source(a_index, other)
         if source != self._position:  # compare where the forms are smaller: before softmax, tanh, sigmoid
@@ -183,7 +229,7 @@ class KinkJudge:
         if difference is not None and difference.is_Rational:
             if difference != 0:
                 return (">" if difference > 0 else "<"), f"exactly: the difference is {difference}"
-            if isinstance(other, tuple):
+            if _is_element(other):
                 return "=", "exactly: their exact forms are equal"
             return "=", "exactly: its exact form is 0"
         relation, bits = self._interval_relation(a_index, other, op, PRECISIONS)
@@ -199,11 +245,11 @@ class KinkJudge:
         digits = _digits(MORE_PRECISIONS[-1] if proved is False else PRECISIONS[-1])
         return "=", f"taken as equal: they agree to {digits} digits, but that is not proved"
 
-    def _order_source(self, a_index: tuple[int, ...], other: tuple[int, ...] | Fraction) -> int:
+    def _order_source(self, a_index: tuple[int, ...], other: Other) -> int:
         """The earliest layer input whose two elements are in the same order as the current one's:
         back through every layer that keeps the order (two elements, not an element and a constant)."""
         position = self._position
-        if isinstance(other, tuple):
+        if _is_element(other):  # another element, not shifted
             while position > self._exact.start and self.layers[position - 1].keeps_order_of(
                 a_index, other, self.kinks[position - 1]
             ):
@@ -211,14 +257,20 @@ class KinkJudge:
         return position
 
     def _difference(
-        self, key: object, a_index: tuple[int, ...], other: tuple[int, ...] | Fraction, position: int | None = None
+        self, key: object, a_index: tuple[int, ...], other: Other, position: int | None = None
     ) -> object | None:
         """a - other on the exact track `key` ("sympy", or intervals at `key` bits) at the current layer input
         (or at `position`); None without SymPy forms."""
         exact = self._exact
         position = self._position if position is None else position
         first = exact.element(key, position, a_index)
-        second = exact.element(key, position, other) if isinstance(other, tuple) else exact.constant(key, other)
+        if _is_element(other):
+            second = exact.element(key, position, other)
+        elif isinstance(other, tuple):  # (element, offset)
+            second = exact.element(key, position, other[0])
+            second = None if second is None else second + exact.constant(key, other[1])
+        else:
+            second = exact.constant(key, other)
         return None if first is None or second is None else first - second
 
     def _interval_relation(self, a_index, other, op: str, precisions: tuple[int, ...]) -> tuple[str, int]:
@@ -284,6 +336,20 @@ def _exp_identity(difference) -> tuple[bool, str] | None:
 
 def _digits(bits: int) -> int:
     return int(bits * math.log10(2))
+
+
+def _is_element(other: object) -> bool:
+    """`other` of a comparison is an element's index (not a constant, not an element plus a constant)."""
+    return isinstance(other, tuple) and all(isinstance(i, int) for i in other)
+
+
+def _key(b: object) -> object:
+    """What a compared `b` is, for the memo of answers."""
+    if isinstance(b, Screened):
+        return b.flat
+    if isinstance(b, Shifted):
+        return ("shifted", b.element.flat, b.offset)
+    return ("constant", b)
 
 
 def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
