@@ -220,7 +220,8 @@ def test_shipped_config_runs(name, shipped_runs):
     assert code == 0, stderr
     assert stderr == ""
     document = json.loads(stdout)
-    assert set(document) == {"loss", "output", "gradients"}
+    train_keys = {"updated", "velocity", "steps"} if "train:" in (CONFIGS / name).read_text() else set()
+    assert {"loss", "output", "gradients"} <= set(document) <= {"loss", "output", "gradients"} | train_keys
     assert isinstance(document["loss"], float)
     assert document["gradients"]
 
@@ -564,3 +565,26 @@ def test_a_tab_is_named():
     with pytest.raises(UserError) as caught:
         loads(text, "tab.yaml")
     assert "a tab" in str(caught.value) and ":3:" in str(caught.value)
+
+
+# -- dropout and global average pooling ----------------------------------------------------------------------
+
+DROPOUT_ERRORS = {
+    "p is 1": ("p: 0.25", "p: 1", 21, "layers.2.p", "0 <= p < 1"),
+    "mask not 0/1": ("[1, 1, 1]]", "[1, 2, 1]]", 22, "layers.2.mask", "1 (kept) or 0 (dropped)"),
+    "mask too short": ("      - [[1, 1, 0], [0, 1, 1], [1, 1, 1]]\n", "", 22, "layers.2.mask", "[2][3][3] (18 numbers)"),
+    "mask misspelt": ("    mask:", "    maskk:", 20, "layers.2.mask", "did you mean mask?"),
+    "output_size 2": ("output_size: 1", "output_size: 2", 26, "layers.3.output_size", "only output_size 1"),
+}
+
+
+@pytest.mark.parametrize("case", list(DROPOUT_ERRORS))
+def test_dropout_and_global_pool_errors_name_file_line_and_field(case, tmp_path):
+    old, new, line, field, words = DROPOUT_ERRORS[case]
+    text = (CONFIGS / "conv_dropout_global_pool.yaml").read_text()
+    assert old in text
+    path = tmp_path / "net.yaml"
+    path.write_text(text.replace(old, new, 1))
+    code, stdout, stderr = cli("grad", path)
+    assert (code, stdout) == (2, "")
+    assert stderr.startswith(f"cnnderive: error: {path}:{line}: {field}: ") and words in stderr, stderr

@@ -20,7 +20,8 @@ def grad(
         bool, typer.Option("--json", help="print the JSON document of the spec instead of a table")
     ] = False,
 ) -> None:
-    """The gradient of the loss for every parameter: chain-rule form and value."""
+    """The gradient of the loss for every parameter: chain-rule form and value (and the new weights after
+    the config's `train:` step)."""
     from ..derivation.names import parse_parameter
 
     derivation = load_derivation(net, options_of(ctx), exact=None if not json else False)
@@ -31,6 +32,10 @@ def grad(
         only = selected[0].name if selected else None
         typer.echo(render(derivation, only))
         return
+    from ..printers.explain_update import update_section
     from ..printers.terminal import gradient_table, make_console
 
-    make_console().print(gradient_table(derivation, selected))
+    console = make_console()
+    console.print(gradient_table(derivation, selected))
+    for item in update_section(derivation, selected[0].name if selected else None):  # the `train:` step(s)
+        console.print(item)

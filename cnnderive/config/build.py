@@ -12,8 +12,8 @@ import yaml
 from ..errors import ConfigError, ShapeError, UserError, one_line
 from ..files import read_regular
 from ..maths.layers import LAYER_KINDS, Layer, Setting
-from ..maths.losses import LOSS_KINDS
-from ..maths.network import Network
+from ..maths.losses import LOSS_KINDS, WeightDecay
+from ..maths.network import SGD, Network
 from ..maths.ops import object_array
 from .fields import Fields, describe
 from .values import exact, seeded_input, seeded_parameter
@@ -101,9 +101,13 @@ def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network:
         layers.append(layer)
         params[layer.name] = layer_params
         shape = layer.out_shape
-    loss, target = _loss(top.get("loss"), layers, shape)
+    loss, target, decay = _loss(top.get("loss"), layers, shape)
+    raw_train = top.get("train", None)
     top.finish()
-    return Network(name, source, inputs, layers, params, loss, target)
+    network = Network(name, source, inputs, layers, params, loss, target, decay)
+    if raw_train is not None:
+        network.train = _train(raw_train, network)
+    return network
 
 
 def _input(raw: object, seed: int) -> np.ndarray:
@@ -216,6 +220,8 @@ def read_settings(fields: Fields, settings: dict[str, Setting]) -> dict[str, obj
             values[attribute] = fields.bool(setting.key, default)
         elif setting.kind == "number":
             values[attribute] = fields.number(setting.key, default)
+        elif setting.kind == "tensor":  # exact numbers, flat; the layer checks their count and values
+            values[attribute] = tuple(tensor(fields.get(setting.key, default), fields.at(setting.key)).flat)
         else:
             values[attribute] = fields.choice(setting.key, setting.options, default)
     fields.finish()
@@ -318,12 +324,71 @@ def _loss(raw: object, layers: list[Layer], out_shape: tuple):
     kind = fields.choice("type", tuple(LOSS_KINDS))
     cls = LOSS_KINDS[kind]
     target = _target(fields.get("target"), cls.takes_class_index, int(np.prod(out_shape)), fields.at("target"))
+    decay = _weight_decay(fields)
     settings = read_settings(fields, cls.settings)
     try:
         loss = cls.create(layers, target, **settings)
     except ShapeError as error:
         raise ConfigError(str(error), fields.at(error.key) if error.key else fields.path) from None
-    return loss, target
+    return loss, target, decay
+
+
+def _weight_decay(fields: Fields) -> WeightDecay:
+    """`weight_decay: λ` (exact, >= 0, default 0) and `decay_bias` (default false) of the loss mapping."""
+    rate = fields.number("weight_decay", 0)
+    if rate < 0:
+        raise ConfigError(f"weight_decay must be 0 or more, found {rate}", fields.at("weight_decay"))
+    bias = fields.bool("decay_bias", False)
+    if bias and rate == 0:
+        raise ConfigError("decay_bias: true needs a weight_decay above 0", fields.at("decay_bias"))
+    return WeightDecay(rate, bias)
+
+
+MAX_STEPS = 10  # exact weights grow with every step (their digits about triple per step)
+
+
+def _train(raw: object, network: Network) -> SGD:
+    """The `train:` mapping: lr > 0, momentum >= 0 (default 0), velocity {param: tensor}, steps."""
+    fields = Fields(raw, ("train",), "a mapping with lr (and momentum, velocity, steps)")
+    lr = fields.number("lr")
+    if lr <= 0:
+        raise ConfigError(f"lr must be above 0, found {lr}", fields.at("lr"))
+    momentum = fields.number("momentum", 0)
+    if momentum < 0:
+        raise ConfigError(f"momentum must be 0 or more, found {momentum}", fields.at("momentum"))
+    steps = fields.int("steps", 1, minimum=1, maximum=MAX_STEPS)
+    if steps > 1 and not network.is_rational():
+        raise ConfigError(
+            "more than one step needs a network whose values stay rational (MSE, no sigmoid, tanh or softmax): "
+            "after exp or tanh the new weights are no longer exact numbers to start the next step from",
+            fields.at("steps"),
+        )
+    velocity = _velocity(fields, network, momentum)
+    fields.finish()
+    if not network.parameter_names():
+        raise ConfigError("the network has no parameters to update", ("train",))
+    return SGD(lr, momentum, velocity, steps)
+
+
+def _velocity(fields: Fields, network: Network, momentum) -> dict[str, np.ndarray]:
+    """The given velocity of each parameter tensor (the rest start at 0, as PyTorch's first step)."""
+    if not fields.has("velocity"):
+        return {}
+    if momentum == 0:
+        raise ConfigError(
+            "a velocity needs a momentum above 0 (without momentum SGD keeps none)", fields.at("velocity")
+        )
+    given = Fields(fields.get("velocity"), fields.at("velocity"), "a mapping of parameter tensors (fc.weight: ...)")
+    velocity = {}
+    names = network.parameter_names()
+    for key in given.data:
+        if key not in names:
+            raise ConfigError(f"unknown parameter {key!r}; the parameters: {', '.join(names)}", given.at(key))
+        layer_name, param = key.split(".")
+        layer = next(layer for layer in network.layers if layer.name == layer_name)
+        shape = network.parameter(key).shape
+        velocity[key] = _param_tensor(given.get(key), shape, layer, param, given.at(key))
+    return velocity
 
 
 def _target(raw: object, class_index: bool, size: int, path: tuple) -> np.ndarray:

@@ -69,6 +69,13 @@ class Derivation:
     def input_tensor(self, position: int) -> Tensor:
         return self.tensors["input"] if position == 0 else self.layer_tensor(position - 1)
 
+    @cached_property
+    def update(self):
+        """The SGD step(s) of the config's `train:` (derivation.update.Update), or None without one."""
+        from .update import sgd_update
+
+        return sgd_update(self)
+
     def gradient(self, tensor: Tensor, index: tuple[int, ...]) -> ElementGradient:
         """The chain-rule terms of one parameter element, with values and why any term is cut."""
         return parameter_gradient(self, tensor, index)

@@ -272,6 +272,7 @@ def _rational_nearest(network: Network) -> Pass:
         loss=fraction_double(as_fraction(rational.loss)),
         deltas=[None if d is None else floats.array(d) for d in rational.deltas],
         grads={name: floats.array(grad) for name, grad in rational.grads.items()},
+        penalty=None if rational.penalty is None else fraction_double(rational.penalty),
     )
 
 
@@ -284,6 +285,7 @@ def _transcendental_pass(network: Network, head: _Head, bits: int) -> tuple[Pass
         loss=rounding.intervals(_scalar(loss))[()],
         deltas=[None if d is None else rounding.intervals(d) for d in deltas],
         grads={name: rounding.intervals(g) for name, g in grads.items()},
+        penalty=fraction_double(network.decay.exact_penalty(network.params)) if network.decay.rate else None,
     )
     if head.start:
         head_deltas, head_grads = head.backward(deltas[head.start], rounding)
@@ -316,8 +318,19 @@ def _tail(network: Network, start: int, ops: IntervalOps):
     for k in range(last, start - 1, -1):
         layer, x, y = layers[k], values[k - start], values[k - start + 1]
         deltas[k], layer_grads = layer.backward(x, y, deltas[k + 1], params[layer.name], kinks[k], ops)
-        grads.update({f"{layer.name}.{name}": g for name, g in layer_grads.items()})
+        for name, g in layer_grads.items():
+            decay = _decay(network, layer.name, name)
+            grads[f"{layer.name}.{name}"] = g if decay is None else g + ops.array(decay)
+    if network.decay.rate:  # the penalty λ/2·Σw² is rational: exact, then enclosed
+        loss = loss + ops.const(network.decay.exact_penalty(network.params))
     return values, loss, deltas, grads
+
+
+def _decay(network: Network, layer: str, param: str) -> np.ndarray | None:
+    """λ·w exactly (Fractions) for a decayed parameter tensor, else None."""
+    if not network.decay.applies(param):
+        return None
+    return network.decay.gradient(network.params[layer][param], RationalOps())
 
 
 def _scalar(value) -> np.ndarray:
@@ -406,6 +419,9 @@ class _Head:
             for name, grad in layer_grads.items():
                 qualified = f"{layer.name}.{name}"
                 grad_numbers, grad_scale = _integers(grad, scale)
+                if self.network.decay.applies(name):  # λ·w is exact, so it adds no error
+                    decay, extra = self.network.decay.scaled_gradient(params[name], grad_scale)
+                    grad_numbers, grad_scale = grad_numbers.astype(object) * extra + decay, grad_scale * extra
                 error = _error_units(grad_bounds[qualified], radius, grad_scale)
                 grads[qualified] = rounding.scaled(grad_numbers, grad_scale, error)
             delta, scale = _integers(delta_in, scale)

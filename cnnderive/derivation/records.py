@@ -42,8 +42,25 @@ class Term:
 
 
 @dataclass(frozen=True)
+class DecayTerm:
+    """λ·w: the weight decay's part of dJ/dw, the derivative of the penalty λ/2·w². Exact always
+    (λ and w are the config's numbers), so `value` is a Fraction."""
+
+    rate: object  # λ
+    weight: object  # w
+    value: object  # λ·w
+    approx: float
+    chain_approx: float  # dL/dw, the chain-rule sum without λ·w, as a float
+    form: object | None = None  # λ·w over the weight's symbol, when closed forms were built
+
+
+@dataclass(frozen=True)
 class ElementGradient:
-    """dL/d(one element: a parameter, an input or a layer output) = the sum of its terms."""
+    """dL/d(one element: a parameter, an input or a layer output) = the sum of its terms.
+
+    With weight decay a parameter's gradient is dJ/dw = (the sum of its chain-rule terms) + λ·w:
+    `value`, `approx` and `form` are the whole of dJ/dw, `decay` the second part on its own.
+    """
 
     tensor: Tensor
     index: Index
@@ -51,6 +68,16 @@ class ElementGradient:
     value: object
     approx: float
     form: object | None = None  # the closed form over intermediates, common factors pulled out
+    decay: DecayTerm | None = None  # λ·w, when this parameter is decayed
+
+    @property
+    def chain_value(self) -> object:
+        """dL/dw: the sum of the chain-rule terms, without the decay (the value when λw is left out)."""
+        return self.value if self.decay is None else self.value - self.decay.value
+
+    @property
+    def chain_approx(self) -> float:
+        return self.approx if self.decay is None else self.decay.chain_approx
 
     @property
     def name(self) -> str:

@@ -69,7 +69,11 @@ class Symbolic:
             for symbol, expr in zip(self._outputs(position).flat, np.asarray(rule).flat):
                 defined[symbol] = sympy.sympify(expr)
         out = self._outputs(len(self.network.layers) - 1)
-        defined[self.arrays["loss"][()]] = sympy.sympify(self.network.loss.value(out, self.arrays["target"], self.ops))
+        loss = self.network.loss.value(out, self.arrays["target"], self.ops)
+        if self.network.decay.rate:  # J = L + λ/2·Σw², over the parameter symbols
+            params = {layer.name: self._params(layer) for layer in self.network.layers}
+            loss = loss + self.network.decay.penalty(params, self.ops)
+        defined[self.arrays["loss"][()]] = sympy.sympify(loss)
         return defined
 
     def rule(self, tensor: Tensor, index: tuple[int, ...]) -> sympy.Expr:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..maths.layers import Cut
 from .names import Tensor
-from .records import ElementGradient, Term
+from .records import DecayTerm, ElementGradient, Term
 
 
 def parameter_gradient(derivation, tensor: Tensor, index: tuple[int, ...], symbolic=None) -> ElementGradient:
@@ -53,7 +53,29 @@ def parameter_gradient(derivation, tensor: Tensor, index: tuple[int, ...], symbo
     value = values.grads[tensor.name][index]
     approx = float(floats.grads[tensor.name][index])
     form = symbolic.gradient(tensor, index) if symbolic is not None else None
-    return ElementGradient(tensor, index, tuple(terms), value, approx, form)
+    decay = _decay_term(derivation, tensor, index, value, approx, symbolic)
+    return ElementGradient(tensor, index, tuple(terms), value, approx, form, decay)
+
+
+def _decay_term(derivation, tensor: Tensor, index: tuple[int, ...], value, approx: float, symbolic) -> DecayTerm | None:
+    """λ·w of a decayed parameter element, exact, with dL/dw = dJ/dw - λ·w as a float."""
+    network = derivation.network
+    if not network.decay.applies(tensor.name.split(".")[1]):
+        return None
+    from .floats import fraction_double, nearest_double
+
+    rate, weight = network.decay.rate, network.parameter(tensor.name)[index]
+    decay = rate * weight
+    if isinstance(value, (float, np.floating)):  # a float derivation: the difference of the doubles
+        chain_approx = approx - fraction_double(decay)
+    else:  # the exact dL/dw, rounded once
+        chain_approx = nearest_double(value - decay)
+    form = None
+    if symbolic is not None:
+        import sympy
+
+        form = sympy.Rational(rate.numerator, rate.denominator) * symbolic.symbol(tensor, index)
+    return DecayTerm(rate, weight, decay, fraction_double(decay), chain_approx, form)
 
 
 def intermediate_gradient(symbolic, tensor: Tensor, index: tuple[int, ...]) -> ElementGradient:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from .layers import Layer, Setting
+from .ops import integer_scaled
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,48 @@ def _softmax_from_logits(z, target, ops):
             delta[k] = -t * (1 + ratio)
         fused[k] = (total - t) * p - t * q if exact != 0 else total * p
     return loss, delta, fused
+
+
+@dataclass(frozen=True)
+class WeightDecay:
+    """L2 weight decay: J = L + λ/2·Σw² over the weights (and the biases when `bias`), so that
+    dJ/dw = dL/dw + λ·w: PyTorch's SGD(weight_decay=λ) adds the same λ·w to the gradient."""
+
+    rate: Fraction = Fraction(0)  # λ
+    bias: bool = False  # decay the biases too
+
+    def applies(self, param: str) -> bool:
+        """Whether the parameter tensor `param` (weight, bias) of a layer is decayed."""
+        return self.rate != 0 and (param != "bias" or self.bias)
+
+    def penalty(self, params: dict[str, dict[str, np.ndarray]], ops):
+        """λ/2·Σw² over every decayed parameter; `params` maps layer -> param -> array on the track of `ops`."""
+        total = ops.const(0)
+        for layer_params in params.values():
+            for param, w in layer_params.items():
+                if self.applies(param):
+                    total = total + (w * w).sum()
+        return total * ops.const(self.rate / 2)
+
+    def gradient(self, w: np.ndarray, ops) -> np.ndarray:
+        """λ·w: the penalty's part of dJ/dw."""
+        return w * ops.const(self.rate)
+
+    def exact_penalty(self, params: dict[str, dict[str, np.ndarray]]) -> Fraction:
+        """λ/2·Σw² of exact (rational) parameters, in integers: LeNet-5's 60,000 weights in milliseconds."""
+        total = Fraction(0)
+        for layer_params in params.values():
+            for param, w in layer_params.items():
+                if self.applies(param):
+                    numerators, denominator, _ = integer_scaled(w)
+                    total += Fraction(sum(n * n for n in numerators.ravel().tolist()), denominator * denominator)
+        return total * self.rate / 2
+
+    def scaled_gradient(self, w: np.ndarray, scale: int) -> tuple[np.ndarray, int]:
+        """λ·w·scale as (integers, d): λ·w·scale = integers / d exactly (integers a NumPy object array)."""
+        numerators, denominator, _ = integer_scaled(w)
+        extra = self.rate.denominator * denominator
+        return numerators.astype(object) * (self.rate.numerator * scale), extra
 
 
 LOSS_KINDS: dict[str, type] = {

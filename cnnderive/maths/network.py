@@ -7,12 +7,14 @@ exact forms, intervals and proofs where not); every pass (float, exact, symbolic
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 import numpy as np
 
 from .kinks import KinkJudge, KinkNote
 from .layers import Layer
+from .losses import WeightDecay
 from .ops import FloatOps, NotRational, RationalOps
 
 
@@ -24,9 +26,24 @@ class Pass:
     """
 
     values: list[np.ndarray]
-    loss: object
+    loss: object  # J: the loss L, plus the weight decay's penalty when there is one
     deltas: list[np.ndarray]
-    grads: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]  # dJ/d(each parameter tensor): dL/dw, plus λ·w where decayed
+    penalty: object = None  # λ/2·Σw² (already in `loss`), or None without weight decay
+
+
+@dataclass(frozen=True)
+class SGD:
+    """The config's `train:` step: PyTorch's SGD with momentum μ and dampening 0.
+
+    v' = μ·v + g and w' = w - lr·v' (with μ = 0: w' = w - lr·g), where g = dJ/dw includes the
+    weight decay; `velocity` maps a parameter tensor (fc1.weight) to its v, 0 where not given.
+    """
+
+    lr: Fraction
+    momentum: Fraction = Fraction(0)
+    velocity: dict[str, np.ndarray] = field(default_factory=dict)
+    steps: int = 1
 
 
 @dataclass
@@ -40,6 +57,8 @@ class Network:
     params: dict[str, dict[str, np.ndarray]]
     loss: object
     target: np.ndarray
+    decay: WeightDecay = field(default_factory=WeightDecay)
+    train: SGD | None = None
     _kinks: list | None = field(default=None, repr=False)
     _rational_values: list | None = field(default=None, repr=False)
     _kink_notes: list[KinkNote] = field(default_factory=list, repr=False)
@@ -56,6 +75,10 @@ class Network:
     def parameter(self, qualified: str) -> np.ndarray:
         layer, param = qualified.split(".")
         return self.params[layer][param]
+
+    def with_params(self, params: dict[str, dict[str, np.ndarray]]) -> Network:
+        """The same network with other (exact) parameters: its kinks are decided afresh."""
+        return replace(self, params=params, _kinks=None, _rational_values=None, _kink_notes=[], _float_arrays={})
 
     def fused_loss(self) -> bool:
         """True when the loss is differentiated through the final softmax/sigmoid in one step."""
@@ -113,14 +136,17 @@ class Network:
             cached = self._float_arrays[id(value)] = (value, FloatOps().array(value))
         return cached[1]
 
-    def run(self, ops, inputs: np.ndarray | None = None, params=None, target=None, values=None, overrides=None) -> Pass:
+    def run(
+        self, ops, inputs: np.ndarray | None = None, params=None, target=None, values=None, overrides=None, decay=True
+    ) -> Pass:
         """Forward and backward on one track; `params` maps layer -> param -> array already on it.
 
         Given `values` (one array per layer output, e.g. symbols), the forward pass is skipped and
         the backward pass is written in terms of them. `overrides` replaces rules of the backward
         pass (how `check` builds a mistake): a layer position -> a backward function with the
         signature of Layer.backward, or "fused" -> a function (out, target, ops) giving dL/d(input
-        of the final softmax or sigmoid).
+        of the final softmax or sigmoid). With weight decay, the loss is J = L + λ/2·Σw² and each
+        decayed gradient dL/dw + λ·w; `decay=False` leaves the penalty out (the mistake "λw left out").
         """
         overrides = overrides or {}
         kinks = self.kinks
@@ -148,7 +174,16 @@ class Network:
             for name, grad in layer_grads.items():
                 grads[f"{layer.name}.{name}"] = grad
         ordered = {name: grads[name] for name in self.parameter_names()}
-        return Pass(values, self.loss.value(out, target, ops), deltas, ordered)
+        loss = self.loss.value(out, target, ops)
+        if not decay or not self.decay.rate:
+            return Pass(values, loss, deltas, ordered)
+        penalty = self.decay.penalty(params, ops)
+        for layer in self.layers:
+            for param, w in params[layer.name].items():
+                if self.decay.applies(param):
+                    name = f"{layer.name}.{param}"
+                    ordered[name] = ordered[name] + self.decay.gradient(w, ops)
+        return Pass(values, loss + penalty, deltas, ordered, penalty)
 
     def is_rational(self) -> bool:
         """True when every value is rational (no exp, log or tanh anywhere, MSE loss)."""

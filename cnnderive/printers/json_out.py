@@ -23,11 +23,37 @@ def gradient_document(derivation: Derivation, only: str | None = None) -> dict:
             "shows the exact values of a small network",
             field="--json",
         )
-    return {
+    document = {
         "loss": float(floats.loss),
         "output": np.asarray(floats.values[-1], dtype=float).tolist(),
         "gradients": {name: np.asarray(grads[name], dtype=float).tolist() for name in names},
     }
+    update = derivation.update
+    if update is not None:
+        document.update(_update_entries(update, names))
+    return document
+
+
+def _update_entries(update, names: list[str]) -> dict:
+    """After a `train:` step: "updated" (the final weights), "velocity" (with momentum: the final v, the
+    next step's `velocity:`), and with several steps "steps" (each step's J before it and weights after it)."""
+    entries = {"updated": _tensors(update.final(), names)}
+    velocity = update.final_velocity()
+    if velocity is not None:
+        entries["velocity"] = _tensors(velocity, names)
+    if len(update.steps) > 1:
+        entries["steps"] = [
+            {"loss": step.loss_approx, "updated": _tensors({t.name: t.new_weight.approx for t in step.tensors}, names)}
+            for step in update.steps
+        ]
+    for values in [update.final()[name] for name in names]:
+        if not np.isfinite(np.asarray(values, dtype=float)).all():
+            raise UserError("the updated weights leave the float64 range: use a smaller lr", field="--json")
+    return entries
+
+
+def _tensors(arrays: dict[str, np.ndarray], names: list[str]) -> dict:
+    return {name: np.asarray(arrays[name], dtype=float).tolist() for name in names}
 
 
 def render(derivation: Derivation, only: str | None = None) -> str:
@@ -37,12 +63,19 @@ def render(derivation: Derivation, only: str | None = None) -> str:
     of its own: 0.1 s and 61,706 lines for LeNet-5; each value here goes through the C encoder.)
     """
     document = gradient_document(derivation, only)
-    entries = [f"  {json.dumps(name)}: {json.dumps(value)}" for name, value in document["gradients"].items()]
-    gradients = "{\n" + ",\n".join(entries) + "\n }" if entries else "{}"
-    return (
-        "{\n"
-        f' "loss": {json.dumps(document["loss"])},\n'
-        f' "output": {json.dumps(document["output"])},\n'
-        f' "gradients": {gradients}\n'
-        "}"
-    )
+    lines = [f' "loss": {json.dumps(document["loss"])}', f' "output": {json.dumps(document["output"])}']
+    lines += [
+        f" {json.dumps(key)}: {_by_tensor(document[key])}"
+        for key in ("gradients", "updated", "velocity")
+        if key in document
+    ]
+    if "steps" in document:
+        steps = [f"  {json.dumps(step)}" for step in document["steps"]]
+        lines.append(' "steps": [\n' + ",\n".join(steps) + "\n ]")
+    return "{\n" + ",\n".join(lines) + "\n}"
+
+
+def _by_tensor(tensors: dict) -> str:
+    """One tensor a line."""
+    entries = [f"  {json.dumps(name)}: {json.dumps(value)}" for name, value in tensors.items()]
+    return "{\n" + ",\n".join(entries) + "\n }" if entries else "{}"
