@@ -141,7 +141,7 @@ def test_seed000_maxpool_mask_in_the_model():
 def test_seed000_maxpool_mask_and_routed_gradient_on_screen():
     winners, routed = _seed000_by_hand()
     text = explained(SEED000)
-    back = text.index("3. Backward pass")
+    back = text.index("Backward pass, from the loss")
     mask = matrix_after(text, "routing mask", back)
     assert [(r, c) for r, row in enumerate(mask) for c, cell in enumerate(row) if cell == "[1]"] == winners
     assert all(cell in ("0", "[1]") for row in mask for cell in row)
@@ -159,7 +159,7 @@ def test_seed000_answer_mask_is_the_answers():
     expected = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]
     assert step(SEED000_ANSWER, "maxpool2d").mask[0].tolist() == expected
     text = explained(SEED000_ANSWER)
-    mask = matrix_after(text, "routing mask", text.index("3. Backward pass"))
+    mask = matrix_after(text, "routing mask", text.index("Backward pass, from the loss"))
     assert [[1 if cell == "[1]" else 0 for cell in row] for row in mask] == expected
     assert "collects the sum of their gradients" in flat(text)
 
@@ -224,7 +224,7 @@ def test_seed002_linear_sum_on_screen():
     assert "= (-0.61)·0.5 + 0.91·0.3 + (-1.32)·(-0.6)" in text
     assert "= -0.305 + 0.273 + 0.792" in text
     assert "Add them, don't multiply" in flat(text)
-    assert matrix_after(text, "∂L/∂f", text.index("3. Backward pass")) == [["0.76", "0.322"]]
+    assert matrix_after(text, "∂L/∂f", text.index("Backward pass, from the loss")) == [["0.76", "0.322"]]
 
 
 def test_seed002_pool_to_conv_adds_four_terms():

@@ -36,9 +36,9 @@ def _document(path: str, param: str | None, snippet: bool) -> str:
     derivation = load_derivation(path)
     selected = None
     if param:
-        from cnnderive.derivation.names import parse_parameter
+        from cnnderive.derivation.names import parse_element
 
-        selected = parse_parameter(derivation.network, param)
+        selected = parse_element(derivation.network, param)
     return render(build_steps(derivation), selected, snippet=snippet)
 
 
@@ -73,13 +73,31 @@ def compiled(tmp_path_factory):
         "\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n\\begin{document}\n"
         "Text before.\n" + snippet + "Text after.\n\\end{document}\n"
     )
+    deep = _cli(CONFIGS / "seed001_conv_conv_mse.yaml", "--snippet", "--top-heading", "subsubsection")
+    jobs["snippet_deep"] = jobs["snippet"].replace(snippet, deep)
+    for name, args in OPTION_JOBS.items():
+        jobs[name] = _cli(*args)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = dict(zip(jobs, pool.map(lambda name: compile_tex(folder, name, jobs[name]), jobs)))
     return folder, results
 
 
+OPTION_JOBS = {  # documents the options change, compiled with the shipped ones
+    "seed000_every_element_named": (CONFIGS / "seed000_maxpool_flatten.yaml", "--all-elements", "--program-names"),
+    "seed002_pool_output": (CONFIGS / "seed002_pool_to_fc.yaml", "--param", "maxpool2d_1.output"),
+    "seed001_input": (CONFIGS / "seed001_conv_conv_mse.yaml", "--param", "input"),
+    "multichannel_input_element": (CONFIGS / "multichannel_stride_pad.yaml", "--param", "input[1,2,3]"),
+}
+
+
+def _cli(*args) -> str:
+    result = runner.invoke(app, ["latex", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
 @needs_pdflatex
-@pytest.mark.parametrize("name", [path.stem for path in SHIPPED] + ["snippet"])
+@pytest.mark.parametrize("name", [path.stem for path in SHIPPED] + ["snippet", "snippet_deep", *OPTION_JOBS])
 def test_document_compiles_without_errors_or_wide_boxes(compiled, name):
     folder, results = compiled
     status, log = results[name]

@@ -18,9 +18,19 @@ def explain(
     param: Annotated[
         str | None,
         typer.Option(
-            "--param", "-p", help="only the chain rule of this parameter, e.g. conv1.weight[0,0,0,0] or fc.bias"
+            "--param",
+            "-p",
+            help="only the chain rule of this element or tensor: a parameter (conv1.weight[0,0,0,0], fc.bias), "
+            "the input (input[0,0,1]) or a layer output (fc.output[1], maxpool2d_1.output)",
         ),
     ] = None,
+    to_input: Annotated[
+        bool,
+        typer.Option(
+            "--to-input",
+            help="go on to ∂L/∂(input) even where nothing before the first layer learns (always for a conv)",
+        ),
+    ] = False,
     expand: Annotated[
         bool, typer.Option("--expand", help="with --param: also the form fully expanded in inputs and parameters")
     ] = False,
@@ -31,8 +41,7 @@ def explain(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing --svg or --html file")] = False,
 ) -> None:
-    """The derivation step by step: network, forward pass, backward pass (or one parameter with --param)."""
-    from ..derivation.names import parse_parameter
+    """The derivation step by step: network, forward pass, backward pass (or one element with --param)."""
     from ..derivation.steps import build_steps
     from ..errors import one_line
     from ..files import check_outputs, write_atomic
@@ -41,11 +50,15 @@ def explain(
 
     if expand and not param:
         raise UserError("--expand needs --param: name the parameter to expand", field="--expand")
+    if to_input and param:
+        raise UserError(
+            "--to-input is for the whole pass; with --param name the input element instead", field="--to-input"
+        )
     check_outputs([(svg, "--svg"), (html, "--html")], force)
     derivation = load_derivation(net, options_of(ctx))
-    selected = parse_parameter(derivation.network, param) if param else None
+    selected = _selected(derivation.network, param) if param else None
     steps = build_steps(derivation)
-    items = param_explanation(steps, *selected, expand=expand) if selected else explanation(steps)
+    items = param_explanation(steps, *selected, expand=expand) if selected else explanation(steps, to_input)
     console = make_console(record=bool(svg or html), width=width)
     for item in items:
         console.print(item)
@@ -54,3 +67,17 @@ def explain(
         write_atomic(svg, console.export_svg(clear=False, title=title), force, "--svg")
     if html:
         write_atomic(html, console.export_html(clear=False), force, "--html")
+
+
+def _selected(network, param: str):
+    """The element (or tensor) asked for: a parameter, the input or a layer output; not the target or the loss."""
+    from ..derivation.names import parse_element
+
+    tensor, index = parse_element(network, param)
+    if tensor.role in ("target", "loss"):
+        raise UserError(
+            f"{param!r}: explain --param shows ∂L/∂(a parameter, the input or a layer output), "
+            f"not of the {tensor.role}",
+            field="--param",
+        )
+    return tensor, index

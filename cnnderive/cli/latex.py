@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -14,6 +15,16 @@ import typer
 from ..errors import UserError
 from ..files import check_outputs, temporary_folder, write_atomic
 from .common import guarded, load_derivation, options_of
+
+
+class Heading(str, Enum):
+    """Top heading levels a document or snippet can start at."""
+
+    chapter = "chapter"
+    section = "section"
+    subsection = "subsection"
+    subsubsection = "subsubsection"
+
 
 PDFLATEX_TIMEOUT = 300  # seconds; the biggest shipped network compiles in well under one
 
@@ -27,25 +38,53 @@ def latex(
         typer.Option("--output", "-o", help="write the document here (default, or -: print it)", metavar="FILE.tex"),
     ] = None,
     param: Annotated[
-        str | None, typer.Option("--param", "-p", help="only this parameter, e.g. conv1.weight or fc.bias[2]")
+        str | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="only the gradient of this parameter, input or layer output, e.g. conv1.weight, fc.bias[2], "
+            "fc.output[1], input[0,0,1]",
+        ),
     ] = None,
     snippet: Annotated[
         bool, typer.Option("--snippet", help="only the body, to paste into a document that loads amsmath, amssymb")
+    ] = False,
+    top_heading: Annotated[
+        Heading | None,
+        typer.Option(
+            "--top-heading", help="the level of the top headings (default: section, with --snippet subsection)"
+        ),
+    ] = None,
+    to_input: Annotated[
+        bool, typer.Option("--to-input", help="go back to dL/dx even when the first layer is linear")
+    ] = False,
+    all_elements: Annotated[
+        bool,
+        typer.Option("--all-elements", help="work out every parameter element in full, not one per tensor"),
+    ] = False,
+    program_names: Annotated[
+        bool, typer.Option("--program-names", help="write the program's name (fc.weight[0,0]) after each symbol")
     ] = False,
     pdf: Annotated[bool, typer.Option("--pdf", help="also run pdflatex and write FILE.pdf next to FILE.tex")] = False,
     force: Annotated[bool, typer.Option("--force", help="replace FILE.tex (and FILE.pdf) if they exist")] = False,
 ) -> None:
     """The derivation as a LaTeX document that compiles with pdflatex: forward, backward, each gradient."""
-    from ..derivation.names import parse_parameter
     from ..derivation.steps import build_steps
     from ..printers.latex import render
+    from ..printers.latex_blocks import Options
 
     output = None if output == "-" else output  # the usual spelling of standard output
     pdf_path = _pdf_path(output, snippet) if pdf else None
     check_outputs([(output, "-o"), (pdf_path, "--pdf")], force)
     derivation = load_derivation(net, options_of(ctx))
-    selected = parse_parameter(derivation.network, param) if param else None
-    document = render(build_steps(derivation), selected, snippet=snippet)
+    selected = _selected(derivation.network, param) if param else None
+    top = top_heading.value if top_heading else ("subsection" if snippet else "section")
+    if top == "chapter" and not snippet:
+        raise UserError(
+            "the document is an article, which has no chapters; use it with --snippet", field="--top-heading"
+        )
+    options = Options(to_input=to_input, all_elements=all_elements, program_names=program_names, top=top)
+    document = render(build_steps(derivation), selected, snippet=snippet, options=options)
     if output is None:
         sys.stdout.write(document)
         return
@@ -54,6 +93,20 @@ def latex(
     if pdf_path:
         write_atomic(pdf_path, run_pdflatex(document), force, option="--pdf")
         typer.echo(f"wrote {pdf_path}")
+
+
+def _selected(network, param: str):
+    """--param: a parameter, the input or a layer output, whole or one element; not the target or loss."""
+    from ..derivation.names import parse_element
+
+    tensor, index = parse_element(network, param)
+    if tensor.role in ("target", "loss"):
+        raise UserError(
+            f"{param!r}: latex --param takes a parameter, the input or a layer output, not the {tensor.role} "
+            "(cnnderive symbols NET.yaml lists the names)",
+            field="--param",
+        )
+    return tensor, index
 
 
 def _pdf_path(output: str | None, snippet: bool) -> str:

@@ -15,10 +15,10 @@ def symbols(
     net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
 ) -> None:
     """Every canonical name (inputs, parameters, layer outputs, target) with its textbook aliases and value."""
-    from ..printers.terminal import make_console, symbols_table
+    from ..printers.terminal import make_console, symbols_view
 
     derivation = load_derivation(net, options_of(ctx))
-    make_console().print(symbols_table(derivation, _short_aliases(derivation)))
+    make_console().print(symbols_view(derivation, _short_aliases(derivation)))
 
 
 def _short_aliases(derivation):

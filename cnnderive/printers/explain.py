@@ -1,7 +1,8 @@
 """`explain`: the derivation a student reads, as Rich renderables built from the Steps model.
 
-1. the network at a glance, 2. the forward pass layer by layer, 3. the backward pass from the
-loss, and (`--param`) 4. the chain rule for one parameter. Layer kinds are looked up in the
+The network at a glance, the forward pass layer by layer, the backward pass from the loss (to
+the input when asked), or (`--param`) the chain rule for one element. Sections are unnumbered
+headings, layers are "layer N · name": the two never look alike. Layer kinds are looked up in the
 FORWARD table here and the BACKWARD table in explain_backward; the printers do no maths.
 """
 
@@ -17,7 +18,8 @@ from rich.text import Text
 from ..derivation.budget import work
 from .explain_backward import backward
 from .explain_param import param_section
-from .explain_view import ACCENT, View, equation, indent, prose, scalar
+from .explain_update import update_section
+from .explain_view import ACCENT, View, equation, indent, layer_head, prose, scalar
 from .matrices import number_text, put
 from .notation import convention_sentence
 
@@ -29,11 +31,11 @@ CONVENTIONS = (
 )
 
 
-def explanation(steps) -> list[RenderableType]:
-    """The whole explanation: overview, forward pass, backward pass."""
-    view = View(steps)
+def explanation(steps, to_input: bool = False) -> list[RenderableType]:
+    """The whole explanation: overview, forward pass, backward pass (with `to_input`, down to dL/dx)."""
+    view = View(steps, to_input=to_input)
     items: list[RenderableType] = [Text(view.network.name, style="bold"), Text()]
-    items += [Rule("1. The network at a glance", align="left"), overview(view), prose(CONVENTIONS), Text()]
+    items += [Rule("The network at a glance", align="left"), overview(view), prose(CONVENTIONS), Text()]
     if view.symbolic is None:
         items += [
             prose(
@@ -42,18 +44,23 @@ def explanation(steps) -> list[RenderableType]:
             ),
             Text(),
         ]
-    items += [Rule("2. Forward pass", align="left")]
+    items += [Rule("Forward pass", align="left")]
     items += [layer_forward(view, step) for step in _input_and_layers(view)]
     items += [loss_forward(view), Text()]
-    items += [Rule("3. Backward pass, from the loss", align="left")]
+    items += [Rule("Backward pass, from the loss", align="left")]
     items += backward(view)
+    items += update_section(view.derivation)
     return items
 
 
 def param_explanation(steps, tensor, index, expand: bool = False) -> list[RenderableType]:
     """Only the chain rule for one parameter element (or every element of one tensor)."""
     view = View(steps)
-    return [Text(view.network.name, style="bold"), Text()] + param_section(view, tensor, index, expand)
+    return (
+        [Text(view.network.name, style="bold"), Text()]
+        + param_section(view, tensor, index, expand)
+        + update_section(view.derivation, tensor.name)
+    )
 
 
 # 1. overview ---------------------------------------------------------------------------------
@@ -109,7 +116,7 @@ def layer_forward(view: View, step) -> Group:
     if step is None:
         x = view.derivation.tensors["input"]
         return Group(Text("input", style=ACCENT), indent(view.tensor_view(x, view.network.input, x.unicode())), Text())
-    head = Text(f"{step.position + 1}. {step.layer.name}", style=ACCENT)
+    head = layer_head(step)
     put(head, f"  {step.layer.describe()}: {step.input.unicode()} → {step.output.unicode()}", "bold")
     put(head, f"   ({step.output.name})", "dim")
     body = FORWARD[step.layer.kind](view, step)
@@ -210,6 +217,16 @@ def _softmax_forward(view: View, step) -> list:
     return _rule_line(view, step) + [_values(view, step), Text("(probabilities: they add up to 1)", style="dim")]
 
 
+def _dropout_forward(view: View, step) -> list:
+    z, r = step.input.unicode(), step.output.unicode()
+    scale = number_text(step.layer.scale)
+    return [
+        equation(f"{r} = {z}·m·{scale}: the kept elements (m = 1) scaled by 1/(1 - p), the dropped ones 0"),
+        view.tensor_view(step.input, step.mask, "m", dim_zeros=True),
+        _values(view, step),
+    ]
+
+
 FORWARD = {
     "conv2d": _conv_forward,
     "linear": _linear_forward,
@@ -222,6 +239,8 @@ FORWARD = {
     "tanh": _generic_forward,
     "identity": _generic_forward,
     "avgpool2d": _generic_forward,
+    "adaptive_avg_pool2d": _generic_forward,
+    "dropout": _dropout_forward,
 }
 
 

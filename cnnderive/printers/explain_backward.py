@@ -1,4 +1,4 @@
-"""`explain`, part 3: the backward pass, from the loss to the first layer, one block per layer."""
+"""`explain`: the backward pass, from the loss to the first layer (or the input), one block per layer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import sympy
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from .explain_view import ACCENT, View, equation, indent, prose, term_count
+from .explain_conv import full_conv_items, full_conv_sentence
+from .explain_start import fused_start, loss_start
+from .explain_view import View, equation, indent, layer_head, prose
 from .matrices import number_text, put
 
 
@@ -21,66 +23,12 @@ def backward(view: View) -> list[RenderableType]:
     return items
 
 
-# where the backward pass starts ----------------------------------------------------------------
-
-
-def fused_start(view: View) -> Group:
-    """Softmax (or sigmoid) with cross-entropy: dL/dz = p - t, and why."""
-    last = view.steps.layers[-1]
-    z, p = last.input.unicode(), last.output.unicode()
-    y = view.derivation.tensors["target"]
-    head = Text(f"loss → {z}", style=ACCENT)
-    put(head, f"  {view.network.loss.describe()} through {last.layer.kind}, taken together", "bold")
-    rule = f"∂L/∂{z} = {p} - y"
-    if last.layer.kind == "softmax":
-        why = (
-            f"Each {p}ₖ depends on every {z}ₘ: ∂{p}ₖ/∂{z}ₘ = {p}ₖ(δₖₘ - {p}ₘ), and ∂L/∂{p}ₖ = -yₖ/{p}ₖ. "
-            f"Multiplying and adding over k, almost everything cancels: ∂L/∂{z}ₘ = {p}ₘ·Σₖ yₖ - yₘ, "
-        )
-        if getattr(view.network.loss, "target_sums_to_one", True):
-            why += (
-                f"which is {p}ₘ - yₘ because the target adds up to 1. So the gradient that enters the "
-                "network is simply prediction minus target."
-            )
-        else:
-            why += "and here the target does not add up to 1, so the Σₖ yₖ factor stays."
-            rule = f"∂L/∂{z} = {p}·Σₖ yₖ - y"
-    else:
-        why = (
-            f"For each output, ∂L/∂{p} = -y/{p} + (1 - y)/(1 - {p}) and ∂{p}/∂{z} = {p}(1 - {p}); "
-            f"their product simplifies to ∂L/∂{z} = {p} - y: prediction minus target."
-        )
-    items = [
-        prose(why),
-        equation(rule, style="bold"),
-        view.tensor_view(last.output, last.values, p, approx=view.floats.values[-1]),
-        view.tensor_view(y, view.network.target, y.unicode()),
-        view.tensor_view(last.input, view.steps.loss.fused, f"∂L/∂{z}", approx=view.floats.deltas[-2]),
-    ]
-    return Group(head, indent(*items), Text())
-
-
-def loss_start(view: View) -> Group:
-    """Any other loss: dL/d(network output) from its rule."""
-    loss = view.steps.loss
-    out = loss.output
-    head = Text(f"loss → {out.unicode()}", style=ACCENT)
-    put(head, f"  {view.network.loss.describe()}", "bold")
-    items: list = []
-    if view.symbolic is not None:
-        delta = sympy.factor_terms(sympy.sympify(view.symbolic.backward.deltas[-1].flat[0]))
-        first = (0,) * len(out.shape)
-        items.append(equation(f"∂L/∂{out.unicode(first)} = {view.show(delta)}"))
-    items.append(view.tensor_view(out, loss.delta, f"∂L/∂{out.unicode()}", approx=view.floats.deltas[-1]))
-    return Group(head, indent(*items), Text())
-
-
 # one layer -----------------------------------------------------------------------------------
 
 
 def layer_backward(view: View, step) -> Group:
     out, x = step.output.unicode(), step.input.unicode()
-    head = Text(f"{step.position + 1}. {step.layer.name}", style=ACCENT)
+    head = layer_head(step)
     put(head, f"  {step.layer.describe()}: ∂L/∂{out} → ∂L/∂{x}", "bold")
     body = BACKWARD[step.layer.kind](view, step, view.delta_in(step))
     return Group(head, indent(*body), Text())
@@ -101,8 +49,9 @@ def _result(view: View, step, delta_in, marked=None) -> list:
     ]
 
 
-def _rules(view: View, step, extra=()) -> list:
-    """dL/d(input element) for the first element, `extra` ones and the one with the most terms, with numbers."""
+def _rules(view: View, step, extra=(), first_too: bool = True) -> list:
+    """dL/d(input element), with numbers, for the first element (unless not `first_too`), `extra` ones and the
+    one with the most terms."""
     delta_in = view.delta_in(step)
     if view.symbolic is None or delta_in is None:
         return []
@@ -112,11 +61,9 @@ def _rules(view: View, step, extra=()) -> list:
         rules, chosen = {first: step.back_rule}, [first] if step.back_rule is not None else []
     else:
         rules = local[0]
-        most = max(
-            np.ndindex(*rules.shape), key=lambda i: (term_count(rules[i]), -np.ravel_multi_index(i, rules.shape))
-        )
+        most = _most_terms(view, step)
         chosen = []
-        for index in (first, *extra, most):
+        for index in (first, *extra, most) if first_too else (*extra, most):
             if index not in chosen:
                 chosen.append(index)
     items = []
@@ -128,6 +75,22 @@ def _rules(view: View, step, extra=()) -> list:
             total = "= " + number_text(delta_in[index], view.floats.deltas[step.position][index])
             items += [indent(Text(line), by=6) for line in lines + ([total] if lines[-1] != total else [])]
     return items
+
+
+def _most_terms(view: View, step) -> tuple[int, ...] | None:
+    """The input element worth working by hand: the most terms, then the most that are not 0 at these
+    numbers, then the first, row by row."""
+    local = view.local_backward(step) if view.symbolic is not None else None
+    if local is None:
+        return None
+    rules = local[0]
+
+    def key(i):
+        terms = sympy.Add.make_args(sympy.sympify(rules[i]))
+        live = sum(1 for t in terms if t.xreplace(view.numbers) != 0)
+        return len(terms), live, -np.ravel_multi_index(i, rules.shape)
+
+    return max(np.ndindex(*rules.shape), key=key)
 
 
 def _generic(view: View, step, delta_in) -> list:
@@ -157,19 +120,11 @@ def _conv(view: View, step, delta_in) -> list:
         b = view.derivation.tensors[f"{name}.bias"]
         items.append(prose(f"The bias is added to every {z}ᵢⱼ of its channel: ∂L/∂{b.unicode()} = Σᵢⱼ ∂L/∂{z}ᵢⱼ."))
         items.append(_gradient_view(view, b.name))
-    if delta_in is None:
-        items.append(Text(f"(∂L/∂{x} is not needed: nothing before this layer learns.)", style="dim"))
+    if delta_in is None:  # not reached: View.delta_in always shows dL/d(input) of a conv
         return items
-    items.append(
-        prose(
-            f"Input: each {x} element fed every output whose window covered it; from each it gets ∂L/∂{z} "
-            f"times the weight that multiplied it, and these terms add up. For all elements at once this is "
-            f"the full convolution: pad ∂L/∂{z} with zeros and slide the kernel, rotated by 180°, over it."
-        )
-    )
-    flipped = view.network.params[name]["weight"][..., ::-1, ::-1]
-    items.append(view.tensor_view(w, flipped, f"{w.unicode()} rotated 180°"))
-    return items + _rules(view, step) + _result(view, step, delta_in)
+    items.append(full_conv_sentence(view, step))
+    items += full_conv_items(view, step, _most_terms(view, step))
+    return items + _rules(view, step, first_too=False) + _result(view, step, delta_in)
 
 
 def _gradient_view(view: View, name: str):
@@ -194,7 +149,9 @@ def _linear(view: View, step, delta_in) -> list:
     if f"{name}.bias" in grads:
         items.append(_gradient_view(view, f"{name}.bias"))
     if delta_in is None:
-        items.append(Text(f"(∂L/∂{f} is not needed: nothing before this layer learns.)", style="dim"))
+        items.append(
+            Text(f"(∂L/∂{f} is not needed: nothing before this layer learns; --to-input shows it.)", style="dim")
+        )
         return items
     items.append(
         prose(
@@ -249,7 +206,7 @@ def _relu(view: View, step, delta_in) -> list:
             f"ReLU'({z}) is 1 where {z} > 0 and 0 where {z} ≤ 0 (ReLU'(0) = 0): the gradient passes where "
             f"the ReLU was on and stops where it was off. ∂L/∂{z} = ∂L/∂{a} · ReLU'({z}), element by element."
         ),
-        view.tensor_view(step.output, step.mask, f"ReLU'({z})", dim_zeros=True),
+        view.tensor_view(step.input, step.mask, f"ReLU'({z})", dim_zeros=True),
     ]
     return items + _result(view, step, delta_in)
 
@@ -262,9 +219,22 @@ def _leaky(view: View, step, delta_in) -> list:
             f"The derivative is 1 where {z} > 0 and {slope} elsewhere: the gradient passes where {z} > 0 "
             f"and is scaled by {slope} where it is not."
         ),
-        view.tensor_view(step.output, step.mask, f"[{z} > 0]", dim_zeros=True),
+        view.tensor_view(step.input, step.mask, f"[{z} > 0]", dim_zeros=True),
     ]
     return items + _rules(view, step) + _result(view, step, delta_in)
+
+
+def _dropout(view: View, step, delta_in) -> list:
+    z, r = step.input.unicode(), step.output.unicode()
+    scale = number_text(step.layer.scale)
+    items = [
+        prose(
+            f"∂{r}/∂{z} is m·{scale}, element by element: the gradient passes, scaled by 1/(1 - p), where the "
+            "element was kept, and is 0 where it was dropped."
+        ),
+        view.tensor_view(step.input, step.mask, "m", dim_zeros=True),
+    ]
+    return items + _result(view, step, delta_in)
 
 
 BACKWARD = {
@@ -273,6 +243,8 @@ BACKWARD = {
     "flatten": _flatten,
     "maxpool2d": _maxpool,
     "avgpool2d": _avgpool,
+    "adaptive_avg_pool2d": _avgpool,
+    "dropout": _dropout,
     "relu": _relu,
     "leaky_relu": _leaky,
     "sigmoid": _generic,

@@ -1,4 +1,9 @@
-"""`explain --param`: the chain rule for one parameter, term by term, with the numbers substituted."""
+"""`explain --param`: the chain rule for one element, term by term, with the numbers substituted.
+
+The element is a parameter (one term per output it touched), or the input or a layer output
+(one term per element of the next layer that computes with it); the records come from the
+derivation either way (View.gradient).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from .explain_update import decay_lines
 from .explain_view import View, equation, indent, join_terms, prose, value_line
 from .matrices import number_text, put
 from .sympy_names import TextbookPrinter
-from .terminal import chain_text, term_text
+from .terminal import term_text
 
 MAX_LIVE = 12  # chain-rule terms shown one by one; the rest are counted
 MAX_CUT_NAMES = 8  # names listed per reason a term is cut
@@ -26,10 +32,10 @@ def param_section(view: View, tensor, index, expand: bool = False) -> list[Rende
     """One element in full, or a whole tensor: its values, the first element in full, the rest in one line each."""
     if index is not None:
         return element_block(view, tensor, index, expand)
-    grads = view.derivation.values.grads[tensor.name]
+    grads, floats = view.gradient_values(tensor)
     items: list[RenderableType] = [
         Rule(f"∂L/∂{tensor.unicode()}  ({tensor.name}, all {grads.size} elements)", align="left"),
-        view.tensor_view(tensor, grads, f"∂L/∂{tensor.unicode()}", approx=view.floats.grads[tensor.name]),
+        view.tensor_view(tensor, grads, f"∂L/∂{tensor.unicode()}", approx=floats),
         Text(),
     ]
     indices = list(tensor.indices())
@@ -38,8 +44,8 @@ def param_section(view: View, tensor, index, expand: bool = False) -> list[Rende
     if rest:
         items += [Text(), Text("The other elements, the same way:", style="bold")]
         for i in rest:
-            g = view.derivation.gradient(tensor, i)
-            items.append(equation(f"∂L/∂{tensor.unicode(i)} = {chain_text(g)} {value_line(g.value, g.approx)}"))
+            g = view.gradient(tensor, i)
+            items.append(equation(f"∂L/∂{tensor.unicode(i)} = {_chain_text(view, g)} {value_line(g.value, g.approx)}"))
         left = len(indices) - 1 - len(rest)
         if left:
             items.append(
@@ -50,11 +56,16 @@ def param_section(view: View, tensor, index, expand: bool = False) -> list[Rende
 
 def element_block(view: View, tensor, index, expand: bool) -> list[RenderableType]:
     """dL/dw = the sum of its chain-rule terms: each symbolically, written out, with numbers; cut terms; the sum."""
-    g = view.derivation.gradient(tensor, index)
+    g = view.gradient(tensor, index)
     w = tensor.unicode(index)
-    out = view.derivation.layer_tensor(tensor.layer)
-    z = out.unicode()
     items: list[RenderableType] = [Rule(f"∂L/∂{w}  ({tensor.element(index)})", align="left")]
+    if not g.is_parameter:
+        items.append(_intermediate_prose(view, g, w))
+        if g.terms:
+            items.append(indent(_term_table(view, g)))
+        items += _cut_lines(g) + _sum_lines(view, g, w) + _closed_form(view, g, expand)
+        return items
+    z = view.derivation.layer_tensor(tensor.layer).unicode()
     local = "1 (a bias is added as it is)" if tensor.role == "bias" else f"the input that {w} multiplied there"
     if len(g.terms) == 1:
         only = g.terms[0].out.unicode(g.terms[0].out_index)
@@ -76,8 +87,72 @@ def element_block(view: View, tensor, index, expand: bool) -> list[RenderableTyp
     items.append(indent(_term_table(view, g)))
     items += _cut_lines(g)
     items += _sum_lines(view, g, w)
-    items += _closed_form(view, tensor, index, expand)
+    items += decay_lines(g)
+    items += _closed_form(view, g, expand)
     return items
+
+
+# what the next layer does with an input or layer-output element, for ∂z/∂x in the prose
+LOCAL_WORDS = {
+    "conv2d": "the weight that multiplied it there",
+    "linear": "the weight that multiplied it",
+    "maxpool2d": "1 if it was the maximum of that window (the first one, if tied), else 0",
+    "avgpool2d": "1 over the window size",
+    "relu": "ReLU' there: 1 if it was positive, else 0",
+    "leaky_relu": "1 if it was positive, else the slope",
+    "sigmoid": "σ'= σ(1 - σ) there",
+    "tanh": "1 - tanh² there",
+    "softmax": "ŷₖ(δₖₘ - ŷₘ): every output depends on every input",
+}
+
+
+def _intermediate_prose(view: View, g, w: str) -> RenderableType:
+    """Why dL/d(an input or layer-output element) has the terms it has: one per element of the next layer."""
+    if not g.terms:
+        return prose(f"{w} is the network's output: L is computed from it directly, so ∂L/∂{w} comes from the loss.")
+    out = g.terms[0].out
+    layer = view.network.layers[out.layer]
+    start = 0 if g.tensor.role == "input" else g.tensor.layer + 1
+    moved = [view.network.layers[k].name for k in range(start, out.layer)]
+    via = f", through {', '.join(moved)}, which only move{'s' if len(moved) == 1 else ''} it" if moved else ""
+    local = LOCAL_WORDS.get(layer.kind, "the local derivative of that layer")
+    z = out.unicode()
+    if len(g.terms) == 1:
+        only = out.unicode(g.terms[0].out_index)
+        return prose(
+            f"{w} reaches L only through {only}{via}, so the chain rule has one term: "
+            f"∂L/∂{only} · ∂{only}/∂{w}, where ∂{only}/∂{w} is {local}."
+        )
+    return prose(
+        f"{w} feeds {len(g.terms)} elements of {z} (layer {layer.name}{via}), so it reaches L along {len(g.terms)} "
+        f"paths and the chain rule adds one term per path: ∂L/∂{w} = Σ ∂L/∂{z}ₖ · ∂{z}ₖ/∂{w}, where "
+        f"∂{z}ₖ/∂{w} is {local}. Add them, don't multiply: a sum of products, one per path."
+    )
+
+
+def _term_label(view: View, term, element: str) -> str:
+    """∂L/∂z¹₁₂·x₁₂ for a parameter; ∂L/∂z¹₁₁·w¹₂₂ (the local derivative's form) for an input or output,
+    or ∂L/∂ŷ₁·∂ŷ₁/∂z²₁ when that form is too long to read (softmax)."""
+    form = term.local_form
+    if term.factor is not None or form is None or form == 1:
+        return term_text(term)
+    out = term.out.unicode(term.out_index)
+    text = view.printer.doprint(form)
+    if _long(text):
+        return f"∂L/∂{out}·∂{out}/∂{element}"
+    return f"∂L/∂{out}·" + (f"({text})" if isinstance(form, sympy.Add) else text)
+
+
+def _long(text: str) -> bool:
+    return len(text) > 40
+
+
+def _chain_text(view: View, g, limit: int = 4) -> str:
+    """The chain-rule sum in one line, live terms first, with a count of the terms a kink cut."""
+    live = [_term_label(view, t, g.tensor.unicode(g.index)) for t in g.live_terms]
+    shown = " + ".join(live[:limit]) + (f" + … ({len(live)} terms)" if len(live) > limit else "")
+    shown = shown or "0"
+    return shown + (f"  [{len(g.cut_terms)} cut]" if g.cut_terms else "")
 
 
 def _term_table(view: View, g) -> Table:
@@ -86,13 +161,13 @@ def _term_table(view: View, g) -> Table:
     table.add_column()
     live = g.live_terms
     for term in live[:MAX_LIVE]:
-        lines = Text(term_text(term), style="bold")
+        lines = Text(_term_label(view, term, g.tensor.unicode(g.index)), style="bold")
         written = _written_out(view, term)
         if written:
             put(lines, f" = {written}")
         delta, local, product = _approx(view, term)
         value = number_text(term.value, product)
-        if term.factor is None:
+        if term.factor is None and term.local == 1:
             lines.append(f"\n= {value}")
         else:
             numbers = _paren(number_text(term.delta, delta)) + "·" + _paren(number_text(term.local, local))
@@ -107,10 +182,7 @@ def _term_table(view: View, g) -> Table:
 
 def _approx(view: View, term) -> tuple[float, float, float]:
     """The float-pass values of a term's factors and product: the decimals of non-rational numbers."""
-    floats = view.floats
-    delta = float(floats.deltas[term.out.layer + 1][term.out_index])
-    local = 1.0 if term.factor is None else float(floats.values[term.out.layer][term.factor_index])
-    return delta, local, delta * local
+    return term.delta_approx, term.local_approx, term.approx
 
 
 def _written_out(view: View, term) -> str | None:
@@ -119,7 +191,12 @@ def _written_out(view: View, term) -> str | None:
         return None
     sy = view.symbolic
     delta = sympy.factor_terms(sympy.sympify(sy.backward.deltas[term.out.layer + 1][term.out_index]))
-    local = 1 if term.factor is None else sy.symbol(term.factor, term.factor_index)
+    if term.factor is not None:
+        local = sy.symbol(term.factor, term.factor_index)
+    else:
+        local = 1 if term.local_form is None else term.local_form
+        if _long(view.printer.doprint(local)):
+            return None
     text = view.form(sympy.Mul(delta, local))
     return text if text is not None and len(text) <= 160 else None
 
@@ -141,15 +218,16 @@ def _sum_lines(view: View, g, w: str) -> list[RenderableType]:
     products = [number_text(t.value, _approx(view, t)[2]) for t in g.live_terms]
     if len(products) > MAX_LIVE:
         products = products[: MAX_LIVE - 2] + ["…"] + products[-2:]
-    value = value_line(g.value, g.approx)
+    value = value_line(g.chain_value, g.chain_approx)
     line = f"∂L/∂{w} " + ("= " + join_terms(products) + " " if len(products) > 1 else "") + value
     return [Text("Sum:", style="bold"), equation(line, style="bold"), Text()]
 
 
-def _closed_form(view: View, tensor, index, expand: bool) -> list[RenderableType]:
+def _closed_form(view: View, g, expand: bool) -> list[RenderableType]:
+    tensor, index = g.tensor, g.index
     items: list[RenderableType] = []
     if view.symbolic is not None:
-        form = view.form(view.symbolic.gradient(tensor, index))
+        form = view.form(g.form if g.form is not None else view.symbolic.gradient(tensor, index))
         items.append(Text("Collected, in terms of the intermediates:", style="bold"))
         items.append(
             equation(
@@ -163,7 +241,8 @@ def _closed_form(view: View, tensor, index, expand: bool) -> list[RenderableType
     from ..derivation.symbolic import Symbolic
 
     sy = view.symbolic or Symbolic(view.derivation)
-    expanded = sy.expand(sy.gradient(tensor, index), what=f"∂L/∂{tensor.element(index)}")
+    form = g.form if g.form is not None else sy.gradient(tensor, index)
+    expanded = sy.expand(form, what=f"∂L/∂{tensor.element(index)}")
     printer = TextbookPrinter(sy, {"style": "textbook"})
     terms = printer.ordered_terms(expanded)
     shown: list[str] = []

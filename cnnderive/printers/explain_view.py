@@ -16,6 +16,7 @@ from rich.measure import Measurement
 from rich.segment import Segment
 from rich.text import Text
 
+from ..errors import UserError
 from ..maths.layers import Cut
 from ..maths.numbers import as_fraction
 from .matrices import MAX_SIDE, Matrix, number, number_text
@@ -32,8 +33,9 @@ LOCAL_WORK = 4_000  # multiply-adds of a layer up to which every element's backw
 class View:
     """The Steps model with the printing decisions: textbook names, caps, numbers for symbols."""
 
-    def __init__(self, steps) -> None:
+    def __init__(self, steps, to_input: bool = False) -> None:
         self.steps = steps
+        self.to_input = to_input  # show dL/dx even where nothing before the first layer learns
         self.derivation = steps.derivation
         self.network = steps.derivation.network
         self.symbolic = steps.symbolic
@@ -44,8 +46,11 @@ class View:
         self._local: dict = {}
 
     def delta_in(self, step):
-        """dL/d(layer input) where it is worth showing: always, except into the input of a first layer that learns."""
-        if step.position == 0 and not step.feeds_params and self.network.params[step.layer.name]:
+        """dL/d(layer input) where it is worth showing: always, except dL/dx into a first layer that learns,
+        unless asked for (--to-input) or that layer is a conv (the full convolution with the rotated
+        kernel is worth seeing once)."""
+        shown_anyway = self.to_input or step.layer.kind == "conv2d"
+        if step.position == 0 and self.network.params[step.layer.name] and not shown_anyway:
             return None
         return step.delta_in
 
@@ -58,6 +63,28 @@ class View:
         if step.position not in self._local:
             self._local[step.position] = self.symbolic.local_backward(step.position)
         return self._local[step.position]
+
+    def gradient(self, tensor, index):
+        """The ElementGradient record of dL/d(one element): a parameter, the input or a layer output."""
+        if tensor.role in ("weight", "bias"):
+            return self.derivation.gradient(tensor, index)
+        if self.symbolic is None:
+            raise UserError(
+                f"this network is too big to write ∂L/∂{tensor.element(index)} term by term; "
+                "ask for a parameter, or see the backward pass of explain without --param",
+                field="--param",
+            )
+        from ..derivation.terms import intermediate_gradient
+
+        return intermediate_gradient(self.symbolic, tensor, index)
+
+    def gradient_values(self, tensor) -> tuple[np.ndarray, np.ndarray]:
+        """dL/d(a whole tensor): the shown values and their floats (a parameter's gradient, or a delta)."""
+        exact, floats = self.derivation.values, self.floats
+        if tensor.role in ("weight", "bias"):
+            return exact.grads[tensor.name], floats.grads[tensor.name]
+        position = 0 if tensor.role == "input" else tensor.layer + 1
+        return exact.deltas[position], floats.deltas[position]
 
     def chain_sum(self, tensor, index) -> sympy.Expr:
         """dL/d(parameter element) as the core's chain-rule terms: Σ dL/d(out) · (input it multiplied)."""
@@ -218,6 +245,11 @@ class Indent:
 
 def indent(*renderables, by: int = 2) -> Indent:
     return Indent(*renderables, by=by)
+
+
+def layer_head(step) -> Text:
+    """'layer 3 · fc': a layer's heading, unlike the unnumbered section headings."""
+    return Text(f"layer {step.position + 1} · {step.layer.name}", style=ACCENT)
 
 
 def prose(text: str) -> Text:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from ..derivation.budget import work
 from ..derivation.steps import LayerStep, Steps
-from .latex_blocks import RULE_LINES, pack, shape_text
-from .latex_gradients import Gradients
-from .latex_math import align, fits, number, partial
-from .latex_words import BACKWARD, FORWARD, LOSS_DELTA, MASK_TEXT, head, text, tt
+from .latex_backward import Backward
+from .latex_blocks import RULE_LINES, Options, pack, shape_text
+from .latex_math import align, fits, number
+from .latex_update import update_part
+from .latex_words import FORWARD, head, text, tt
 from .notation import convention_sentence
+
+MAX_CONVENTIONS = 6  # exact ties and zeros named per layer; big networks drawn from a seed have hundreds
 
 PACKAGES = r"""\usepackage[a4paper,margin=2cm]{geometry}
 \usepackage{amsmath,amssymb}
@@ -26,9 +29,14 @@ SETTINGS = r"""\allowdisplaybreaks
 """
 
 
-def render(steps: Steps, selected=None, snippet: bool = False) -> str:
-    """The whole document, or with `snippet` only its body (in a group, so its settings stay inside)."""
-    document = Document(steps)
+def render(steps: Steps, selected=None, snippet: bool = False, options: Options | None = None) -> str:
+    """The whole document, or with `snippet` only its body (in a group, so its settings stay inside).
+
+    A snippet goes into someone's document, one heading level down (\\subsection for the parts)
+    unless `options.top` says otherwise.
+    """
+    options = options or Options(top="subsection" if snippet else "section")
+    document = Document(steps, options)
     if snippet:
         body = document.body(selected, title=False)
         return (
@@ -44,7 +52,7 @@ def convention_tex(step: LayerStep, convention) -> str:
     return convention_sentence(convention, step.layer.kind == "relu", name, value) + "."
 
 
-class Document(Gradients):
+class Document(Backward):
     """Builds the body from the steps: one method per part, each returning LaTeX."""
 
     # -- the parts -----------------------------------------------------------------------------
@@ -53,6 +61,8 @@ class Document(Gradients):
         parts = [self.title()] if title else []
         parts += [self.notation_paragraph(), self.network_part(), self.forward_part()]
         parts += [self.backward_part(), self.gradients_part(selected)]
+        update = update_part(self, selected[0].name if selected else None)
+        parts += [update] if update else []
         return "\n".join(parts)
 
     def title(self) -> str:
@@ -76,14 +86,10 @@ class Document(Gradients):
             r"$\partial L/\partial z^{(1)}_{i,j}$ is the gradient of the loss with respect to that one",
             r"element (often written $\delta$).",
         ]
-        names = self.network.parameter_names()
-        if names:
-            tensor = self.derivation.tensors[names[0]]
-            first = (0,) * len(tensor.shape)
-            lines.append(
-                f"The program's own names, in typewriter type, count from 0: {tt(tensor.element(first))} "
-                f"is ${tensor.latex(first)}$."
-            )
+        lines.append(
+            "The program's own names (the ones \\texttt{cnnderive} options and formulas take) count from 0; "
+            "the table after the network gives each symbol's."
+        )
         lines.append(
             r"Numbers are exact (fractions, or decimals that end) unless written after $\approx$: those are"
             r" rounded to 4 significant digits. A matrix with more than 8 rows or columns"
@@ -118,7 +124,7 @@ class Document(Gradients):
             "& layer & kind & output & shape & parameters \\\\\n\\hline\n" + "\n".join(rows) + "\n\\hline\n"
             "\\end{tabular}\n\\end{center}\n"
         )
-        out = ["\\section{The network}", table]
+        out = [self.heading(0, "The network"), table, self.names_table()]
         out.append(f"The loss is {text(self.network.loss.describe())}, against the target $y$.")
         out.append("The input, the parameters and the target:")
         tensors = self.derivation.tensors  # the config's exact numbers, whatever the size of the network
@@ -133,10 +139,24 @@ class Document(Gradients):
         out += [pack(items)] + notes
         return "\n".join(out) + "\n"
 
+    def names_table(self) -> str:
+        """Each symbol with the program's name for it, once (--program-names also writes them inline)."""
+        rows = []
+        for tensor in self.derivation.tensors.values():
+            first = (0,) * len(tensor.shape)
+            example = f"${tensor.latex(first)}$ is {tt(tensor.element(first))}" if tensor.shape else ""
+            rows.append(f"${head(tensor)}$ & {tt(tensor.name)} & {example} \\\\")
+        return (
+            "The symbols and the program's names for them (indices from 1 in the maths, from 0 in the program):\n"
+            "\\begin{center}\n\\begin{tabular}{lll}\n\\hline\n"
+            "symbol & program name & first element \\\\\n\\hline\n" + "\n".join(rows) + "\n\\hline\n"
+            "\\end{tabular}\n\\end{center}\n"
+        )
+
     def forward_part(self) -> str:
-        out = ["\\section{Forward pass}"]
+        out = [self.heading(0, "Forward pass")]
         for step in self.steps.layers:
-            out.append(f"\\subsection*{{{step.position + 1}. {tt(step.layer.name)}: {text(step.layer.describe())}}}")
+            out.append(self.heading(1, f"{step.position + 1}. {tt(step.layer.name)}: {text(step.layer.describe())}"))
             out.append(FORWARD[step.layer.kind](step))
             lhs = step.output.latex(step.first)
             shown = self.rule_display(lhs, step.rule) if step.rule is not None else ""
@@ -149,13 +169,17 @@ class Document(Gradients):
                 out.append("The values:")
             out.append(self.tensor_display(step.output, step.values, self.floats.values[step.position + 1]))
             out += [rf"\emph{{Kink decided exactly:}} {text(note)}" for note in step.kink_notes]
-            out += [rf"\emph{{Convention:}} {convention_tex(step, c)}" for c in step.conventions]
+            shown = step.conventions[:MAX_CONVENTIONS]
+            out += [rf"\emph{{Convention:}} {convention_tex(step, c)}" for c in shown]
+            if len(step.conventions) > MAX_CONVENTIONS:
+                more = len(step.conventions) - MAX_CONVENTIONS
+                out.append(f"({more:,} more like these in this layer are not listed.)")
         out.append(self.loss_forward())
         return "\n".join(out) + "\n"
 
     def loss_forward(self) -> str:
         loss = self.steps.loss
-        out = ["\\subsection*{The loss}"]
+        out = [self.heading(1, "The loss")]
         rows = []
         if (
             loss.rule is not None
@@ -165,54 +189,4 @@ class Document(Gradients):
             rows.append(("=", self.notation.pieces(loss.rule)))
         rows += self.value_rows(loss.value, self.floats.loss)
         out.append(align("L", rows))
-        return "\n".join(out)
-
-    def backward_part(self) -> str:
-        loss, layers = self.steps.loss, self.steps.layers
-        out = ["\\section{Backward pass}"]
-        start = head(loss.output)
-        out.append(
-            f"The backward pass starts at the loss: {LOSS_DELTA.get(self.network.loss.kind, lambda d: '')(self)} "
-            f"Over the whole output ${start}$:"
-        )
-        out.append(self.tensor_display(loss.output, loss.delta, self.floats.deltas[-1], gradient=True))
-        for step in reversed(layers):
-            if not step.feeds_params:
-                out.append(self.stop_sentence(step))
-                break
-            out.append(f"\\subsection*{{Back through {tt(step.layer.name)}: {text(step.layer.describe())}}}")
-            out.append(self.backward_layer(step))
-        return "\n".join(out) + "\n"
-
-    def stop_sentence(self, step: LayerStep) -> str:
-        if self.network.params[step.layer.name]:
-            return (
-                f"\\subsection*{{At {tt(step.layer.name)}}}\nNo layer before {tt(step.layer.name)} has parameters, "
-                f"so the backward pass stops at $\\partial L/\\partial {head(step.output)}$: the gradients of "
-                f"{tt(step.layer.name)}'s own parameters follow from it, in the last section."
-            )
-        return (
-            f"\\subsection*{{At {tt(step.layer.name)}}}\nNo layer up to {tt(step.layer.name)} has parameters, "
-            "so the backward pass stops here."
-        )
-
-    def backward_layer(self, step: LayerStep) -> str:
-        fused = self.steps.loss.fused is not None and step.position == len(self.steps.layers) - 1
-        out = [BACKWARD[step.layer.kind](self, step, fused)]
-        if step.back_rule is not None and not fused:
-            lhs = partial(step.input.latex((0,) * len(step.input.shape)))
-            shown = self.rule_display(lhs, step.back_rule)
-            if shown and step.back_rule == 0:
-                out.append("The first element of its input gets no gradient (see the mask below):")
-                out.append(shown)
-            elif shown:
-                out.append("For the first element of its input:")
-                out.append(shown)
-        if step.mask is not None:
-            out.append(MASK_TEXT[step.layer.kind](step))
-            label = "M" if step.layer.kind == "maxpool2d" else r"\mathbf{1}"
-            out.append(self.tensor_display(step.input, step.mask, label=label))
-        out.append("The gradient with respect to the input of this layer:")
-        near = self.floats.deltas[step.position]
-        out.append(self.tensor_display(step.input, step.delta_in, near, gradient=True))
         return "\n".join(out)

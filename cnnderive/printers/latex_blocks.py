@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..derivation.budget import small_enough
 from ..derivation.names import Tensor
+from ..derivation.records import ElementGradient
 from ..derivation.steps import Steps
 from ..maths.numbers import as_fraction
 from .latex_math import LINE, Notation, align, fits, matrix, number, partial, width
-from .latex_words import head
+from .latex_words import head, tt
 from .numbers import full_decimal
 
 MAX_BLOCKS = 3  # matrices shown per tensor (channels, or filters of a weight)
 RULE_LINES = 5  # a rule or closed form longer than this many lines is left out
+HEADINGS = ("chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the document adds to its compact default, and the level of its top headings."""
+
+    to_input: bool = False  # dL/dx even when the first layer is linear (always shown otherwise)
+    all_elements: bool = False  # every parameter element worked in full, not one per tensor
+    program_names: bool = False  # the program's name in typewriter type after each symbol
+    top: str = "section"  # the top heading; the parts below it use the next levels down
 
 
 def dropped_axes(tensor: Tensor) -> int:
@@ -28,8 +42,9 @@ def shape_text(shape: tuple[int, ...]) -> str:
 class Blocks:
     """What every part of the document is built from: numbers, rules, tensors as matrices."""
 
-    def __init__(self, steps: Steps) -> None:
+    def __init__(self, steps: Steps, options: Options = Options()) -> None:
         self.steps = steps
+        self.options = options
         self.derivation = steps.derivation
         self.budget = steps.derivation.budget
         self.network = steps.derivation.network
@@ -38,6 +53,29 @@ class Blocks:
         self.notation = Notation(symbolic.owner, symbolic.delta_owner) if symbolic is not None else None
 
     # -- building blocks -----------------------------------------------------------------------
+
+    def heading(self, depth: int, title: str) -> str:
+        """A heading `depth` levels below the top one: numbered at the top, starred below it."""
+        top = HEADINGS.index(self.options.top)
+        if depth == 0:
+            return f"\\{HEADINGS[top]}{{{title}}}"
+        if depth == 1:
+            return f"\\{HEADINGS[top + 1]}*{{{title}}}"
+        return f"\\{HEADINGS[max(top + 2, 4)]}{{{title}}}"
+
+    def named(self, symbol_tex: str, name: str) -> str:
+        """A symbol in maths, with the program's name after it when --program-names asks for that."""
+        return f"${symbol_tex}$" + (f" ({tt(name)})" if self.options.program_names else "")
+
+    def element_gradient(self, tensor: Tensor, index: tuple[int, ...]) -> ElementGradient | None:
+        """The chain-rule record of one element: a parameter's always, an intermediate's when rules are built."""
+        if tensor.role in ("weight", "bias"):
+            return self.derivation.gradient(tensor, index)
+        if self.steps.symbolic is None:
+            return None
+        from ..derivation.terms import intermediate_gradient
+
+        return intermediate_gradient(self.steps.symbolic, tensor, index)
 
     def value_rows(self, value: object, approx: float, approx_before: bool = False) -> list[tuple[str, list[str]]]:
         """The rows that end an equation: the exact value and its decimal, or the decimal alone."""
@@ -96,8 +134,8 @@ class Blocks:
         for lead, block, near in blocks[:MAX_BLOCKS]:
             shown_lead = [str(i + 1) for i in lead[drop:]]
             base = name + ("_{" + ",".join(shown_lead + [r"\cdot", r"\cdot"]) + "}" if shown_lead else "")
-            if label == "M":
-                base = "M" + (f"_{{{','.join(shown_lead)}}}" if shown_lead else "")
+            if label in ("M", "m"):  # a routing or dropout mask: its own letter, not an indicator
+                base = label + (f"_{{{','.join(shown_lead)}}}" if shown_lead else "")
             elif label is not None:
                 base = f"{label}[{base} > 0]"
             lhs = partial(base) if gradient else base

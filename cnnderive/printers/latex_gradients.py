@@ -5,77 +5,142 @@ from __future__ import annotations
 import numpy as np
 
 from ..derivation.budget import small_enough
+from ..derivation.names import Tensor
 from ..derivation.records import ElementGradient, Term
 from .latex_blocks import RULE_LINES, Blocks
 from .latex_math import align, fits, number, partial
-from .latex_words import head, text, tt
+from .latex_update import decay_tex
+from .latex_words import PARAM_RULE, head, text, tt
 
 MAX_TERMS = 10  # chain-rule terms written out per parameter element
 MAX_CUT = 6  # zero terms listed one by one
-MAX_ELEMENTS = 6  # elements worked out per parameter tensor in the whole document
-MAX_PARAM_ELEMENTS = 48  # elements worked out when --param names a whole tensor
+MAX_PARAM_ELEMENTS = 48  # elements worked out per tensor with --all-elements, or --param naming a tensor
 
 
 class Gradients(Blocks):
-    """dL/d(parameter element) blocks, rendered from the ElementGradient records."""
+    """dL/d(element) blocks, rendered from the ElementGradient records: parameters, inputs, layer outputs."""
 
     def gradients_part(self, selected=None) -> str:
-        out = ["\\section{Gradients of the parameters}"]
+        if selected is not None and selected[0].role not in ("weight", "bias"):
+            return self.selected_part(*selected)
+        out = [self.heading(0, "Gradients of the parameters")]
         if selected is not None:
-            tensor, index = selected
-            tensors = [tensor]
+            tensors, index = [selected[0]], selected[1]
         else:
-            tensors = [self.derivation.tensors[name] for name in self.network.parameter_names()]
-            index = None
+            tensors, index = [self.derivation.tensors[name] for name in self.network.parameter_names()], None
         if not tensors:
             out.append("This network has no parameters.")
         for tensor in tensors:
-            out.append(f"\\subsection*{{$\\partial L/\\partial {head(tensor)}$ ({tt(tensor.name)})}}")
+            out.append(self.heading(1, f"$\\partial L/\\partial {head(tensor)}$" + self._program(tensor.name)))
             if index is not None:
                 out.append(self.element_block(self.derivation.gradient(tensor, index)))
                 continue
-            out.append("All of it:")
             grads = self.derivation.values.grads[tensor.name]
+            out.append("All of it:")
             out.append(self.tensor_display(tensor, grads, self.floats.grads[tensor.name], gradient=True))
-            limit = MAX_PARAM_ELEMENTS if selected is not None else MAX_ELEMENTS
-            size = int(np.prod(tensor.shape))
-            for k, element in enumerate(tensor.indices()):
-                if k == limit:
-                    out.append(
-                        f"The other {size - limit:,} elements of ${head(tensor)}$ are worked out the same way; "
-                        f"their values are in the matrices above, and \\texttt{{--param}} with an element name, "
-                        f"such as {tt(tensor.element(element))}, writes any one of them."
-                    )
-                    break
-                out.append(self.element_block(self.derivation.gradient(tensor, element)))
+            if selected is not None or self.options.all_elements:
+                out += self.every_element(tensor)
+                continue
+            out += self.one_element(tensor)
         return "\n".join(out) + "\n"
 
-    # -- one parameter element -----------------------------------------------------------------
+    def _program(self, name: str) -> str:
+        return f" ({tt(name)})" if self.options.program_names else ""
+
+    def one_element(self, tensor: Tensor) -> list[str]:
+        """The compact default: the rule of every element once, then one element worked in full."""
+        first = (0,) * len(tensor.shape)
+        picked = next((i for i in tensor.indices() if self.derivation.gradient(tensor, i).live_terms), first)
+        out = []
+        rule = PARAM_RULE.get(self.network.layers[tensor.layer].kind, {}).get(tensor.role)
+        if rule is not None:
+            out.append(f"Every element by the same rule: {rule(self, tensor)}")
+        size = int(np.prod(tensor.shape))
+        out.append("Worked term by term for one element:" if size > 1 else "Term by term:")
+        out.append(self.element_block(self.derivation.gradient(tensor, picked)))
+        if size > 1:
+            last = tuple(d - 1 for d in tensor.shape)
+            other = last if last != picked else first
+            out.append(
+                f"The other {size - 1:,} elements of ${head(tensor)}$ are worked out the same way; their values are "
+                "in the matrix above. \\texttt{--all-elements} writes each of them in full, and "
+                f"\\texttt{{--param {text(tensor.element(other))}}} (or any other element) one of them."
+            )
+        return out
+
+    def every_element(self, tensor: Tensor) -> list[str]:
+        """Each element worked in full (--all-elements, or --param with a whole tensor), up to a bound."""
+        out, size = [], int(np.prod(tensor.shape))
+        for k, element in enumerate(tensor.indices()):
+            if k == MAX_PARAM_ELEMENTS:
+                out.append(
+                    f"The other {size - k:,} elements of ${head(tensor)}$ are worked out the same way; "
+                    f"their values are in the matrices above, and \\texttt{{--param}} with an element name, "
+                    f"such as {tt(tensor.element(element))}, writes any one of them."
+                )
+                break
+            gradient = self.element_gradient(tensor, element)
+            out.append(self.element_block(gradient) if gradient is not None else self.value_only(tensor, element))
+        return out
+
+    def selected_part(self, tensor: Tensor, index: tuple[int, ...] | None) -> str:
+        """--param with the input or a layer output: dL/d(that element, or each of the tensor) and its terms."""
+        position = 0 if tensor.role == "input" else tensor.layer + 1
+        out = [self.heading(0, f"The gradient with respect to ${head(tensor)}$" + self._program(tensor.name))]
+        if index is not None:
+            gradient = self.element_gradient(tensor, index)
+            out.append(self.element_block(gradient) if gradient is not None else self.value_only(tensor, index))
+            return "\n".join(out) + "\n"
+        out.append("All of it:")
+        deltas = self.derivation.values.deltas[position]
+        out.append(self.tensor_display(tensor, deltas, self.floats.deltas[position], gradient=True))
+        out += self.every_element(tensor)
+        return "\n".join(out) + "\n"
+
+    def value_only(self, tensor: Tensor, index: tuple[int, ...]) -> str:
+        """An intermediate element of a network too big for rules: its value, and why no terms."""
+        position = 0 if tensor.role == "input" else tensor.layer + 1
+        value, near = self.derivation.values.deltas[position][index], self.floats.deltas[position][index]
+        return (
+            f"% {tensor.element(index)}\n"
+            + align(partial(tensor.latex(index)), self.value_rows(value, float(near)))
+            + f"\n(The chain-rule terms of an input or layer-output element are written for networks of up to "
+            f"{self.budget.rules_work:,} multiply-adds.)\n"
+        )
+
+    # -- one element ---------------------------------------------------------------------------
 
     def element_block(self, gradient: ElementGradient) -> str:
         tensor, index = gradient.tensor, gradient.index
         symbol = tensor.latex(index)
         live, cut = gradient.live_terms, gradient.cut_terms
         total = len(gradient.terms)
-        out = [f"% {gradient.name}", f"\\paragraph{{${symbol}$ ({tt(gradient.name)}).}}"]
+        out = [f"% {gradient.name}", self.heading(2, self.named(symbol, gradient.name) + ".")]
         out.append(self.term_sentence(gradient))
         lhs = partial(symbol)
         if live:
             picked = _picked_terms(live)
             rows = [("=", [self.term_tex(t, i) for i, t in zip(*picked)])]
-            numbers = [self.term_numbers(t, k) for k, t in enumerate(picked[1])]
-            numbers = [n if i is not None else r"+ \dots" for n, i in zip(numbers, picked[0])]
             approx = any(not shown for _, shown in self._numbers(picked[1]))
-            rows.append((r"\approx" if approx else "=", [n for n in numbers]))
-            rows += self.value_rows(gradient.value, gradient.approx, approx)
+            if not _only_a_delta(picked[1]):  # dL/dz alone: its number is the value in the row below
+                numbers = [self.term_numbers(t, k) for k, t in enumerate(picked[1])]
+                numbers = [n if i is not None else r"+ \dots" for n, i in zip(numbers, picked[0])]
+                rows.append((r"\approx" if approx else "=", numbers))
+            else:
+                approx = False
+            rows += self.value_rows(gradient.chain_value, gradient.chain_approx, approx)
+        elif not gradient.terms and gradient.form is not None and self.notation is not None:
+            rows = [("=", self.notation.pieces(gradient.form))] + self.value_rows(gradient.value, gradient.approx)
         else:
             rows = [("=", ["0"])]
         out.append(align(lhs, rows))
+        if gradient.decay is not None:
+            out.append(decay_tex(gradient))
         if live and len(live) > MAX_TERMS:
             out.append(f"({len(live)} terms in all; the ones marked $\\dots$ are left out here.)")
         if cut:
             out.append(self.cut_list(cut, total))
-        closed = self.closed_form(gradient)
+        closed = self.closed_form(gradient) if gradient.terms else ""
         if closed:
             out.append("In closed form, over the layer outputs:")
             out.append(closed)
@@ -84,14 +149,21 @@ class Gradients(Blocks):
     def term_sentence(self, gradient: ElementGradient) -> str:
         terms = gradient.terms
         n, cut = len(terms), len(gradient.cut_terms)
+        if not n:
+            return "It is an output of the network: the loss uses it directly."
         out = head(terms[0].out)
         if gradient.tensor.role == "bias":
             used, factor = "is added to", "1"
-        else:
+        elif gradient.is_parameter:
             used, factor = "multiplies one input in", "the input it multiplies"
+        else:
+            mine = gradient.tensor.latex(gradient.index)
+            ones = all(t.local_form == 1 for t in gradient.live_terms) and gradient.live_terms
+            used, factor = "is used by", f"$\\partial {out}/\\partial {mine}$ there" + (", which is 1" if ones else "")
         if n == 1:
+            one = "one output" if gradient.is_parameter else "one element"
             return (
-                f"It {used} one output, ${terms[0].out.latex(terms[0].out_index)}$, so by the chain rule its "
+                f"It {used} {one}, ${terms[0].out.latex(terms[0].out_index)}$, so by the chain rule its "
                 f"gradient is $\\partial L/\\partial {out}$ there times {factor}."
             )
         sentence = (
@@ -102,12 +174,21 @@ class Gradients(Blocks):
             sentence += f" {cut} of them {'are' if cut > 1 else 'is'} zero (listed below), which leaves {n - cut}."
         return sentence
 
+    def local_tex(self, term: Term) -> str | None:
+        """d(out)/d(element) as a symbol (a weight's input, a weight, a derivative), or None when it is 1."""
+        if term.factor is not None:
+            return term.factor.latex(term.factor_index)
+        if term.local_form is None or term.local_form == 1 or self.notation is None:
+            return None
+        return self.notation.tex(term.local_form)
+
     def term_tex(self, term: Term, position: int | None) -> str:
         if position is None:
             return r"+ \dots"
         tex = partial(term.out.latex(term.out_index))
-        if term.factor is not None:
-            tex += r"\, " + term.factor.latex(term.factor_index)
+        local = self.local_tex(term)
+        if local is not None:
+            tex += r"\, " + local
         return tex if position == 0 else "+ " + tex
 
     def _numbers(self, terms) -> list[tuple[str, bool]]:
@@ -118,10 +199,11 @@ class Gradients(Blocks):
                 continue
             position = term.out.layer
             near_delta = self.floats.deltas[position + 1][term.out_index]
-            near_local = None if term.factor_index is None else self.floats.values[position][term.factor_index]
-            delta, local = number(term.delta, approx=near_delta), number(term.local, approx=near_local)
-            tex = delta.factor() if term.factor is None else f"{delta.factor()} \\cdot {local.factor()}"
-            shown.append((tex, delta.exact and local.exact))
+            delta, local = number(term.delta, approx=near_delta), number(term.local, approx=term.local_approx)
+            if self.local_tex(term) is None:
+                shown.append((delta.factor(), delta.exact))
+            else:
+                shown.append((f"{delta.factor()} \\cdot {local.factor()}", delta.exact and local.exact))
         return shown
 
     def term_numbers(self, term: Term | None, position: int) -> str:
@@ -147,11 +229,17 @@ class Gradients(Blocks):
         if symbolic is None or self.notation is None:
             return ""
         lhs = partial(gradient.tensor.latex(gradient.index))
-        if not small_enough(
+        if not gradient.is_parameter:
+            form = gradient.form  # an intermediate's record carries its closed form
+        elif small_enough(
             symbolic.backward.grads[gradient.tensor.name][gradient.index], self.budget.factored_form_nodes
         ):
+            form = symbolic.gradient(gradient.tensor, gradient.index)
+        else:
             return ""  # too long to print anyway, and factoring it would take SymPy minutes
-        pieces = self.notation.pieces(symbolic.gradient(gradient.tensor, gradient.index))
+        if form is None or not small_enough(form, self.budget.factored_form_nodes):
+            return ""
+        pieces = self.notation.pieces(form)
         if not fits(pieces, lhs, RULE_LINES):
             return ""
         return align(lhs, [("=", pieces)])
@@ -163,3 +251,8 @@ def _picked_terms(live: tuple[Term, ...]) -> tuple[list, list]:
         return list(range(len(live))), list(live)
     keep = list(range(MAX_TERMS - 2)) + [None, len(live) - 1]
     return keep, [live[i] if i is not None else None for i in keep]
+
+
+def _only_a_delta(terms: list) -> bool:
+    """One term that is dL/d(out) times 1: its number row would repeat the value row after it."""
+    return len(terms) == 1 and terms[0] is not None and terms[0].factor is None and terms[0].local == 1

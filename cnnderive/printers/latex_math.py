@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import sympy
@@ -18,6 +19,7 @@ from . import numbers
 from .notation import element_key
 
 LINE = 66.0  # width of one displayed line (A4, 2 cm margins, 11pt), in letter units
+EXPONENT_PLACES = 4  # a rational exponent of e with at most this many decimal places is written as a decimal
 MAX_SHOWN = 8  # rows or columns of a matrix shown; more are cut to the first 6, dots and the last
 
 
@@ -146,6 +148,24 @@ class TextbookPrinter(LatexPrinter):
 
     def __init__(self, names: dict[sympy.Symbol, str]) -> None:
         super().__init__({"symbol_names": names})
+
+    def _print_ExpBase(self, expr, exp=None):
+        """e to a rational power: e^{1.08} when the decimal is short, else exp(27/25) at full size.
+
+        SymPy writes e^{27/25} as a stacked fraction: a fraction in a superscript is set at about 5pt, too small to
+        read or to copy by hand. A short decimal reads as it is typed; a longer fraction goes into
+        exp(...) where it keeps the size of the text around it.
+        """
+        power = expr.args[0]
+        if not (power.is_Rational and not power.is_Integer):
+            return super()._print_ExpBase(expr, exp)
+        decimal = numbers.exact_decimal(Fraction(int(power.p), int(power.q)), EXPONENT_PLACES)
+        if decimal is not None:
+            tex = f"e^{{{decimal}}}"
+        else:
+            sign = "-" if power < 0 else ""
+            tex = rf"\exp\!\left({sign}\tfrac{{{abs(int(power.p))}}}{{{int(power.q)}}}\right)"
+        return self._do_exponent(tex, exp)
 
     def pieces(self, expr: sympy.Expr) -> list[str]:
         """expr as pieces a line may break between: the terms of a sum, or of a long sum in a product."""

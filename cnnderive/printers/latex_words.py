@@ -111,6 +111,13 @@ FORWARD = {
     "softmax": lambda s: "${1}_k = e^{{{0}_k}} / \\sum_j e^{{{0}_j}}$.".format(*_io(s)),
     "maxpool2d": lambda s: "Each output is the largest element of its window (the first one, row by row, on a tie).",
     "avgpool2d": lambda s: "Each output is the mean of its window.",
+    "adaptive_avg_pool2d": lambda s: "Each channel's output is the mean of the whole channel.",
+    "dropout": lambda s: (
+        "${1} = {0} \\cdot m / (1 - p)$ with the mask $m$ of the config: 1 where the element is kept, 0 where "
+        "it is dropped (PyTorch in training mode, which scales the kept ones by $1/(1-p) = {2}$).".format(
+            *_io(s), number(s.layer.scale).tex
+        )
+    ),
     "flatten": lambda s: "The values are read into one vector channel by channel, each row by row (as PyTorch does).",
 }
 
@@ -213,6 +220,10 @@ BACKWARD = {
     "softmax": _back_softmax,
     "maxpool2d": _back_maxpool,
     "avgpool2d": _back_avgpool,
+    "adaptive_avg_pool2d": _back_avgpool,
+    "dropout": lambda doc, s, fused: (
+        f"The gradient of a kept element is multiplied by the same ${number(s.layer.scale).tex}$; a dropped element gets 0."
+    ),
 }
 
 MASK_TEXT = {
@@ -220,9 +231,60 @@ MASK_TEXT = {
     "leaky_relu": lambda s: (
         f"The mask, 1 where ${head(s.input)} > 0$ (gradient unchanged) and 0 where not (times the slope):"
     ),
+    "dropout": lambda s: f"The dropout mask, 1 where an element of ${head(s.input)}$ was kept and 0 where dropped:",
     "maxpool2d": lambda s: (
         f"The routing mask $M$ over ${head(s.input)}$: 1 where a window's maximum sits, 0 where the gradient is cut:"
     ),
+}
+
+
+# -- each parameter's gradient, once for all its elements (indices as in the notation: 1-based) ----
+
+
+def _sub(tensor: Tensor, letters: list[str]) -> str:
+    """Index letters as the textbook writes them: leading axes of size 1 left out, as Tensor.latex does."""
+    shown = len(tensor.shown_index((0,) * len(tensor.shape)))
+    return "_{" + ",".join(letters[len(letters) - shown :]) + "}"
+
+
+def _position(stride: int, padding: int, out: str, kernel: str) -> str:
+    """The input row (1-based) that kernel row `kernel` meets at output row `out`: s(i-1) + m - p."""
+    if stride == 1:
+        return f"{out}+{kernel}" + (f"-{1 + padding}" if 1 + padding else "")
+    return f"{stride}({out}-1)+{kernel}" + (f"-{padding}" if padding else "")
+
+
+def _conv_weight_rule(doc: Document, w: Tensor) -> str:
+    layer = doc.network.layers[w.layer]
+    z, x = doc.derivation.layer_tensor(w.layer), doc.derivation.input_tensor(w.layer)
+    (sh, sw), (ph, pw) = layer.stride, layer.padding
+    rows, cols = _position(sh, ph, "i", "m"), _position(sw, pw, "j", "n")
+    pad = " (an $x$ in the zero padding counts as 0)" if ph or pw else ""
+    return (
+        f"\\[ {partial(head(w) + _sub(w, ['o', 'c', 'm', 'n']))} = \\sum_{{i,j}} "
+        f"{partial(head(z) + _sub(z, ['o', 'i', 'j']))}\\, {head(x)}{_sub(x, ['c', rows, cols])} \\]\n"
+        f"summed over every position $(i, j)$ of the output{pad}."
+    )
+
+
+def _conv_bias_rule(doc: Document, b: Tensor) -> str:
+    z = doc.derivation.layer_tensor(b.layer)
+    return f"\\[ {partial(head(b) + _sub(b, ['o']))} = \\sum_{{i,j}} {partial(head(z) + _sub(z, ['o', 'i', 'j']))} \\]"
+
+
+def _linear_weight_rule(doc: Document, w: Tensor) -> str:
+    z, v = doc.derivation.layer_tensor(w.layer), doc.derivation.input_tensor(w.layer)
+    return f"\\[ {partial(head(w) + '_{k,j}')} = {partial(head(z) + '_k')}\\, {head(v)}_j \\]"
+
+
+def _linear_bias_rule(doc: Document, b: Tensor) -> str:
+    z = doc.derivation.layer_tensor(b.layer)
+    return f"\\[ {partial(head(b) + '_k')} = {partial(head(z) + '_k')} \\]"
+
+
+PARAM_RULE = {
+    "conv2d": {"weight": _conv_weight_rule, "bias": _conv_bias_rule},
+    "linear": {"weight": _linear_weight_rule, "bias": _linear_bias_rule},
 }
 
 

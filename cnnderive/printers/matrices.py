@@ -1,6 +1,7 @@
 """Numbers as a student reads them, and matrices that fit the terminal.
 
-Values are shown as printers/numbers.py says (exact where short, else rounded); a matrix whose shown values are all exact is labelled `=`, otherwise `≈`.
+Values are shown as printers/numbers.py says (exact where short, else rounded); a matrix whose shown
+values are all exact is labelled `=`; otherwise `≈`, and then every entry is a decimal (no p/q).
 Big matrices show their corners, with … where rows or columns are left out.
 """
 
@@ -14,7 +15,7 @@ from rich.measure import Measurement
 from rich.style import Style
 from rich.text import Text
 
-from .numbers import shown
+from .numbers import shown, shown_decimal
 
 MAX_SIDE = 12  # rows (and at most columns) of a matrix shown in full
 MARK_STYLE = "bold magenta"
@@ -79,13 +80,15 @@ class Matrix:
         values = np.asarray(self.values, dtype=object)
         return values.reshape(1, -1) if values.ndim == 1 else values
 
-    def _cell(self, i: int, j: int) -> tuple[str, bool]:
-        if (i, j) not in self._cache:
+    def _cell(self, i: int, j: int, decimal: bool = False) -> tuple[str, bool]:
+        """The shown text of one entry and whether it is exact; `decimal`: never as p/q."""
+        if (i, j, decimal) not in self._cache:
             approx = None
             if self.approx is not None:
                 approx = np.asarray(self.approx).reshape(self._grid().shape)[i, j]
-            self._cache[i, j] = number(self._grid()[i, j], approx)
-        return self._cache[i, j]
+            show = shown_decimal if decimal else number
+            self._cache[i, j, decimal] = show(self._grid()[i, j], approx)
+        return self._cache[i, j, decimal]
 
     def _has_marks(self) -> bool:
         return self.marked is not None and bool(np.asarray(self.marked).any())
@@ -114,17 +117,15 @@ class Matrix:
 
     def _render(self, grid: np.ndarray, rows: list, cols: list) -> list[Text]:
         marks = self._has_marks()
-        texts, exact = {}, True
-        for i in rows:
-            for j in cols:
-                if i is None or j is None:
-                    continue
-                text, is_exact = self._cell(i, j)
-                exact = exact and is_exact
-                texts[i, j] = f"[{text}]" if self._is_marked(i, j) else (f" {text} " if marks else text)
+        cells = [(i, j) for i in rows for j in cols if i is not None and j is not None]
+        exact = all(self._cell(i, j)[1] for i, j in cells)
+        texts = {}
+        for i, j in cells:
+            text = self._cell(i, j, decimal=not exact)[0]  # one rounded entry: all decimals, no p/q beside them
+            texts[i, j] = f"[{text}]" if self._is_marked(i, j) else (f" {text} " if marks else text)
         header = None
-        if self.names is not None:
-            header = {j: (self.names[j] if j is not None else "…") for j in cols}
+        if self.names is not None:  # each name ends where its number ends (a marked cell has one more column)
+            header = {j: (self.names[j] if j is not None else "…") + (" " if marks else "") for j in cols}
         widths = {}
         for j in cols:
             shown = [texts[i, j] for i in rows if i is not None and j is not None] or ["…"]
@@ -138,10 +139,10 @@ class Matrix:
         out = []
         if self.title:
             out.append(put(Text(), pad + self.title, "dim"))
-        if header is not None:
-            names = put(Text(), pad + " ")
-            for j in cols:
-                put(names, "  " + header[j].rjust(widths[j]), "dim")
+        if header is not None:  # under the row's "[ ", then the columns as in _row
+            names = put(Text(), pad + "  ")
+            for n, j in enumerate(cols):
+                put(names, ("  " if n else "") + header[j].rjust(widths[j]), "dim")
             out.append(names)
         for k, row in enumerate(body_rows):
             left, right = _brackets(k, len(body_rows))

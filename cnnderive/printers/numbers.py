@@ -81,3 +81,15 @@ def shown(value: object, approx: float | None = None) -> tuple[str, bool]:
     if isinstance(number, float) and number == 0:  # a zero of the float pass is a decided kink: exact
         return "0", True
     return rounded(number), False
+
+
+def shown_decimal(value: object, approx: float | None = None) -> tuple[str, bool]:
+    """(text, exact) like `shown`, but never p/q: a value whose decimal does not end soon is rounded.
+
+    For a tensor shown with ≈: one rounded entry makes every entry a decimal, so fractions and
+    rounded decimals are never mixed in one matrix.
+    """
+    text, exact = shown(value, approx)
+    if exact and "/" in text:
+        return rounded(as_fraction(value)), False
+    return text, exact

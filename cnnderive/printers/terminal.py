@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -80,7 +81,8 @@ def gradient_table(derivation: Derivation, selected=None) -> Table:
         gradient = derivation.gradient(tensor, index)
         name = Text(tensor.unicode(index), style="bold")
         name.append(f"  {gradient.name}", style="dim")
-        table.add_row(name, chain_text(gradient), value_text(gradient.value, gradient.approx))
+        chain = chain_text(gradient) + (" + λ·w" if gradient.decay is not None else "")
+        table.add_row(name, chain, value_text(gradient.value, gradient.approx))
     return table
 
 
@@ -94,26 +96,55 @@ def _elements(derivation: Derivation, selected):
         yield from ((tensor, i) for i in tensor.indices())
 
 
-def symbols_table(derivation: Derivation, typed_aliases=None, max_rows: int = 400) -> Table:
+def symbols_table(derivation: Derivation, typed_aliases=None, max_rows: int = 400, stacked: bool = False) -> Table:
     """Canonical name, textbook names (printed, LaTeX, typed), value: every name `check --expr` accepts.
 
     `typed_aliases(tensor, index)` gives the short names a student may type besides the typed
     textbook name (i_5, w^2_1, o, y, ...); without it only the textbook names are listed.
+    A name is never broken over two lines (a LaTeX name split at 80 columns cannot be copied):
+    `stacked` puts the LaTeX name under the canonical one, for narrow terminals.
     """
     table = Table(title=Text(f"names in {derivation.network.name}"), title_justify="left")
-    table.add_column("canonical", no_wrap=True)
-    for column in ("textbook", "LaTeX", "typed (and also accepted)"):
-        table.add_column(column, overflow="fold")
-    table.add_column("value", justify="right", min_width=10)
+    table.add_column("canonical" + ("\nLaTeX" if stacked else ""), no_wrap=True)
+    table.add_column("textbook", no_wrap=True)
+    if not stacked:
+        table.add_column("LaTeX", no_wrap=True)
+    table.add_column("typed (and also accepted)", ratio=1)  # wraps between names, after the commas
+    table.add_column("value", justify="right", min_width=12)
     for row, (tensor, index, value, approx) in enumerate(_named_values(derivation)):
         if row == max_rows:
             table.caption = f"… more names left out (the first {max_rows} are shown)"
             break
         shown = (tensor.element(index), tensor.unicode(index), tensor.latex(index))
         typed = [tensor.ascii(index)] + (typed_aliases(tensor, index) if typed_aliases else [])
-        names = (*shown, ", ".join(name for name in dict.fromkeys(typed) if name not in shown))
-        table.add_row(*names, value_text(value, approx))
+        others = ", ".join(name for name in dict.fromkeys(typed) if name not in shown)
+        names = (f"{shown[0]}\n{shown[2]}", shown[1]) if stacked else shown
+        table.add_row(*names, others, value_text(value, approx))
     return table
+
+
+class FirstThatFits:
+    """The first of several renderables whose narrowest form fits the width (else the last one):
+    Rich cuts a table whose unbreakable columns are wider than the terminal."""
+
+    def __init__(self, *choices) -> None:
+        self.choices = choices
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        unbounded = options.update_width(10_000)  # Measurement.get clamps to the width it is given
+        for choice in self.choices:
+            if Measurement.get(console, unbounded, choice).minimum <= options.max_width:
+                yield choice
+                return
+        yield self.choices[-1]
+
+
+def symbols_view(derivation: Derivation, typed_aliases=None, max_rows: int = 400) -> FirstThatFits:
+    """The symbols table, with the LaTeX names in their own column where that fits, else under the canonical ones."""
+    return FirstThatFits(
+        symbols_table(derivation, typed_aliases, max_rows),
+        symbols_table(derivation, typed_aliases, max_rows, stacked=True),
+    )
 
 
 def _named_values(derivation: Derivation):
