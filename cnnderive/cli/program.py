@@ -11,7 +11,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError  # Typer v
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from ..errors import one_line
-from . import check, explain, grad, latex, symbols
+from . import check, explain, generate, grad, graph, latex, symbols
 from .common import DEFAULT_MAX_WORK, INTERRUPTED, Options, say
 
 
@@ -79,12 +79,18 @@ EXAMPLES = {
     "symbols": ["cnnderive symbols configs/seed001_conv_conv_mse.yaml"],
     "check": [
         'cnnderive check configs/seed001_conv_conv_mse.yaml --param "conv1.weight[0,0,0,0]" --value -0.55',
-        'cnnderive check configs/seed001_conv_conv_mse.yaml --param "conv1.weight[0,0,0,0]" '
-        '--expr "2*(o - y)*(i_1*w_1^2 + i_2*w_2^2 + i_4*w_3^2 + i_5*w_4^2)"',
+        (
+            'cnnderive check configs/seed001_conv_conv_mse.yaml --param "conv1.weight[0,0,0,0]" '
+            '--expr "2*(o - y)*(i_1*w_1^2 + i_2*w_2^2 + i_4*w_3^2 + i_5*w_4^2)"'
+        ),
     ],
     "latex": [
         "cnnderive latex configs/seed001_conv_conv_mse.yaml -o seed001.tex --pdf",
         "cnnderive latex configs/seed002_pool_to_fc.yaml --snippet",
+    ],
+    "graph": [
+        "cnnderive graph configs/seed000_maxpool_flatten.yaml --param conv1.weight -o seed000.svg",
+        "cnnderive graph configs/seed002_pool_to_fc.yaml -o seed002.dot",
     ],
 }
 
@@ -135,3 +141,5 @@ app.command("grad", epilog=examples("grad"))(grad.grad)
 app.command("symbols", epilog=examples("symbols"))(symbols.symbols)
 app.command("check", epilog=examples("check"))(check.check)
 app.command("latex", epilog=examples("latex"))(latex.latex)
+app.command("graph", epilog=examples("graph"))(graph.graph)
+app.command("generate", epilog=generate.EPILOG)(generate.generate)
