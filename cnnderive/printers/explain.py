@@ -8,6 +8,8 @@ FORWARD table here and the BACKWARD table in explain_backward; the printers do n
 
 from __future__ import annotations
 
+from .explain_merge import add_forward, concat_forward
+
 import numpy as np
 from rich import box
 from rich.console import Group, RenderableType
@@ -241,6 +243,8 @@ FORWARD = {
     "avgpool2d": _generic_forward,
     "adaptive_avg_pool2d": _generic_forward,
     "dropout": _dropout_forward,
+    "add": add_forward,
+    "concat": concat_forward,
 }
 
 
