@@ -247,6 +247,8 @@ def nearest_pass(network: Network, head_work: int = HEAD_WORK, tail_work: int = 
     if network.is_rational():
         return _rational_nearest(network) if _work(network.layers) <= head_work else None
     start = len(network.rational_values) - 1  # the first transcendental layer
+    if not network.chain_from(start):  # a skip, add or concat after it: the float64 pass is what there is
+        return None
     if _work(network.layers[:start]) > head_work or _work(network.layers[start:]) > tail_work:
         return None
     try:

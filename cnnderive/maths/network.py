@@ -142,7 +142,9 @@ class Network:
             try:
                 exact = layer.forward(exact, self.params[layer.name], kinks[-1], rational)
             except NotRational:  # exp or tanh: from here on the judge decides
-                self._chain_from(position)
+                if not self.chain_from(position):  # no kinks after it (else refused): nothing to decide
+                    kinks += [None] * (len(self.layers) - position - 1)
+                    break
                 judge = KinkJudge(self.layers, self._params, position, exact, kinks)
                 judge.advance(position)
             else:
@@ -150,15 +152,19 @@ class Network:
         self._kinks, self._rational_values = kinks, exact_values
         self._kink_notes = judge.notes if judge is not None else []
 
-    def _chain_from(self, start: int) -> None:
-        """Past exp and tanh the kinks are decided along a chain: refuse a skip, add or concat there."""
-        for position in range(start, len(self.layers)):
-            if self.inputs_of(position) != (position,):
-                raise UserError(
-                    f"{self.layers[position].name} reads a layer other than the one before it, after "
-                    f"{self.layers[start].name} ({self.layers[start].kind}); skip, add and concat work before "
-                    "the first sigmoid, tanh or softmax only"
-                )
+    def chain_from(self, start: int) -> bool:
+        """True when the layers from `start` on form a chain reading values[start]. Past exp and tanh the
+        kinks are decided along a chain, so a graph there is refused when a ReLU or max-pool follows."""
+        if all(self.inputs_of(k) == (k,) for k in range(start, len(self.layers))):
+            return True
+        kinked = [layer for layer in self.layers[start + 1 :] if type(layer).decide is not Layer.decide]
+        if kinked:
+            raise UserError(
+                f"{kinked[0].name} ({kinked[0].kind}) comes after {self.layers[start].name} "
+                f"({self.layers[start].kind}) in a network with skip, add or concat there; its kinks are decided "
+                "exactly only before the first sigmoid, tanh or softmax, or in a chain"
+            )
+        return False
 
     def _params(self, layer: Layer, ops) -> dict[str, np.ndarray]:
         if isinstance(ops, FloatOps):  # converted once: the kink pass and the float pass share them
