@@ -48,7 +48,7 @@ def _torch_branches():
     reader's part, and their sum is dL/d(the tensor)."""
     torch = pytest.importorskip("torch")
     f = torch.nn.functional
-    t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    t = lambda v: torch.tensor(v, dtype=torch.float64)
     x = t([[[0.5, -0.2, 0.3], [0.1, 0.4, -0.6], [0.2, 0.7, -0.1]]])
     x_left, x_right = x.clone().requires_grad_(), x.clone().requires_grad_()
     left = f.relu(f.conv2d(x_left[None], t([[[[0.3, -0.1], [0.2, 0.4]]], [[[-0.2, 0.5], [0.1, 0.3]]]]), t([0.1, -0.1])))
@@ -156,7 +156,10 @@ def test_bad_from_is_one_clear_line(tmp_path, old, new, message):
     "replace, message",
     [
         (("from: [conv2, input]", "from: [relu1, input]"), "no later layer reads the output of conv2"),
-        (("padding: 1\n    params:\n      weight: [[0.2", "padding: 0\n    params:\n      weight: [[0.2"), "add needs inputs of one shape"),
+        (
+            ("padding: 1\n    params:\n      weight: [[0.2", "padding: 0\n    params:\n      weight: [[0.2"),
+            "add needs inputs of one shape",
+        ),
     ],
     ids=["unread-output", "shape-mismatch"],
 )
@@ -170,7 +173,9 @@ def test_graph_shape_errors(tmp_path, replace, message):
 
 
 def test_concat_needs_matching_height_and_width():
-    text = BRANCHES.replace("kernel_size: 2,\n     params: {weight: [[[[0.2", "kernel_size: 1,\n     params: {weight: [[[[0.2")
+    text = BRANCHES.replace(
+        "kernel_size: 2,\n     params: {weight: [[[[0.2", "kernel_size: 1,\n     params: {weight: [[[[0.2"
+    )
     text = text.replace("[[[[0.2, 0.2], [-0.3, 0.1]]]]", "[[[[0.2]]]]")
     with pytest.raises(UserError, match="concat joins images"):
         loads(text, "bad.yaml")
@@ -180,7 +185,7 @@ def test_relu_after_tanh_in_a_graph_is_refused_clearly():
     text = BRANCHES.replace("{type: relu, name: left_relu}", "{type: tanh, name: left_relu}")
     text = text.replace("  - {type: flatten}", "  - {type: relu}\n  - {type: flatten}")
     with pytest.raises(UserError, match="kinks are decided exactly only before"):
-        loads(text, "bad.yaml").kinks
+        _ = loads(text, "bad.yaml").kinks
 
 
 def test_explain_and_latex_say_the_plus_copies_and_sum_with_numbers(tmp_path):
@@ -196,3 +201,29 @@ def test_explain_and_latex_say_the_plus_copies_and_sum_with_numbers(tmp_path):
     assert status == 0, err
     tex = (tmp_path / "r.tex").read_text()
     assert "the + copies the gradient to both branches" in tex and "read by 2 layers" in tex
+
+
+def test_check_names_a_residual_gradient_averaged_instead_of_summed(tmp_path):
+    """The averaged value is built here in PyTorch: right.weight's gradient with dL/d(right) taken as
+    the mean, not the sum, of what cat and res send back."""
+    torch = pytest.importorskip("torch")
+    want = _torch_branches()
+    x = torch.tensor([[[0.5, -0.2, 0.3], [0.1, 0.4, -0.6], [0.2, 0.7, -0.1]]], dtype=torch.float64)
+    w = torch.tensor([[[[0.2, 0.2], [-0.3, 0.1]]]], dtype=torch.float64, requires_grad=True)
+    right = torch.nn.functional.conv2d(x[None], w, torch.tensor([0.05], dtype=torch.float64))
+    averaged = torch.tensor((want["right"][0] + want["right"][1]) / 2)
+    right.backward(averaged[None])
+    summed = torch.tensor(want["right"][0] + want["right"][1])
+    w_right = w.grad[0, 0, 0, 1].item()
+    w.grad = None
+    right = torch.nn.functional.conv2d(x[None], w, torch.tensor([0.05], dtype=torch.float64))
+    right.backward(summed[None])
+    assert w.grad[0, 0, 0, 1].item() != pytest.approx(w_right, rel=1e-3)  # the mistake changes this gradient
+    path = tmp_path / "branches.yaml"
+    path.write_text(BRANCHES)
+    status, out, err = run_cli(["check", str(path), "--param", "right.weight[0,0,0,1]", "--value", repr(w_right)])
+    assert status == 1, err
+    assert "a residual gradient averaged instead of summed" in " ".join(out.split())
+    right_value = repr(w.grad[0, 0, 0, 1].item())
+    status, out, err = run_cli(["check", str(path), "--param", "right.weight[0,0,0,1]", "--value", right_value])
+    assert status == 0, out + err

@@ -441,7 +441,8 @@ class _Head:
             parts = pending.pop(k)
             if len(parts) > 1:
                 shared[k] = tuple(
-                    (j, rounding.scaled(n, s, _error_units(part_bounds[k, j], radius, s))) for j, n, s in reversed(parts)
+                    (j, rounding.scaled(n, s, _error_units(part_bounds[k, j], radius, s)))
+                    for j, n, s in reversed(parts)
                 )
             delta, scale = _sum_scaled(parts)
             deltas[k] = rounding.scaled(delta, scale, _error_units(delta_bounds[k], radius, scale))
@@ -481,7 +482,9 @@ def _sum_scaled(parts: list) -> tuple[np.ndarray, int]:
     if len(parts) == 1:
         return parts[0][1], parts[0][2]
     scale = math.lcm(*(s for _, _, s in parts))
-    total = sum((np.asarray(n, dtype=object) * (scale // s) for _, n, s in parts[1:]), parts[0][1] * (scale // parts[0][2]))
+    total = sum(
+        (np.asarray(n, dtype=object) * (scale // s) for _, n, s in parts[1:]), parts[0][1] * (scale // parts[0][2])
+    )
     return total, scale
 
 

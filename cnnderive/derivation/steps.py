@@ -151,7 +151,9 @@ def _forks(derivation: Derivation, steps: list[LayerStep]) -> tuple[Fork, ...]:
         parts = tuple(part for _, part in values.shared[value])
         parts_approx = tuple(_part(floats, value, step.position) for step in readers)
         tensor = derivation.value_tensor(value)
-        forks.append(Fork(tensor, readers, parts, parts_approx, values.deltas[value], floats.deltas[value], readers[0].position))
+        forks.append(
+            Fork(tensor, readers, parts, parts_approx, values.deltas[value], floats.deltas[value], readers[0].position)
+        )
     return tuple(forks)
 
 

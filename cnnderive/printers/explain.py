@@ -8,8 +8,6 @@ FORWARD table here and the BACKWARD table in explain_backward; the printers do n
 
 from __future__ import annotations
 
-from .explain_merge import add_forward, concat_forward
-
 import numpy as np
 from rich import box
 from rich.console import Group, RenderableType
@@ -19,6 +17,7 @@ from rich.text import Text
 
 from ..derivation.budget import work
 from .explain_backward import backward
+from .explain_merge import add_forward, concat_forward
 from .explain_param import param_section
 from .explain_update import update_section
 from .explain_view import ACCENT, View, equation, indent, layer_head, prose, scalar

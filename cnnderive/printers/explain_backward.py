@@ -7,8 +7,8 @@ import sympy
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from .explain_merge import add_backward, concat_backward, fork_backward
 from .explain_conv import full_conv_items, full_conv_sentence
+from .explain_merge import add_backward, concat_backward, fork_backward
 from .explain_start import fused_start, loss_start
 from .explain_view import View, equation, indent, layer_head, prose
 from .matrices import number_text, put

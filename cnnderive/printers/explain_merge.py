@@ -49,7 +49,11 @@ def concat_backward(view: View, step, delta_in) -> list:
     parts = []
     for x in step.inputs:
         channels = x.shape[0]
-        parts.append(f"channels {first + 1}-{first + channels} to {x.unicode()}" if channels > 1 else f"channel {first + 1} to {x.unicode()}")
+        parts.append(
+            f"channels {first + 1}-{first + channels} to {x.unicode()}"
+            if channels > 1
+            else f"channel {first + 1} to {x.unicode()}"
+        )
         first += channels
     return [
         prose(f"Concatenation only moved channels, so ∂L/∂{c} is cut back into its pieces: {', '.join(parts)}."),

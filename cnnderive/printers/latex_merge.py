@@ -14,8 +14,10 @@ def fork_section(doc, fork) -> str:
     adds = any(step.layer.kind == "add" for step in fork.readers)
     out = [
         doc.heading(1, f"Where {tt(fork.tensor.name)} is read by {len(fork.readers)} layers"),
-        f"${x}$ is read by {names}{' (' + COPIES + ')' if adds else ''}, so ${partial(x)}$ is the sum of the parts "
-        f"they send back: the chain rule adds one term per path from ${x}$ to $L$ (summed, not averaged).",
+        (
+            f"${x}$ is read by {names}{' (' + COPIES + ')' if adds else ''}, so ${partial(x)}$ is the sum of the "
+            f"parts they send back: the chain rule adds one term per path from ${x}$ to $L$ (summed, not averaged)."
+        ),
     ]
     for step, part, approx in zip(fork.readers, fork.parts, fork.parts_approx):
         out.append(f"From {tt(step.layer.name)}:")

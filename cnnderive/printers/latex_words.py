@@ -119,8 +119,12 @@ FORWARD = {
         )
     ),
     "flatten": lambda s: "The values are read into one vector channel by channel, each row by row (as PyTorch does).",
-    "add": lambda s: f"${head(s.output)} = {' + '.join(head(x) for x in s.inputs)}$, element by element: the skip connection joins here.",
-    "concat": lambda s: f"${head(s.output)}$ stacks the channels of {', '.join(f'${head(x)}$' for x in s.inputs)}, in this order.",
+    "add": lambda s: (
+        f"${head(s.output)} = {' + '.join(head(x) for x in s.inputs)}$, element by element: the skip connection joins here."
+    ),
+    "concat": lambda s: (
+        f"${head(s.output)}$ stacks the channels of {', '.join(f'${head(x)}$' for x in s.inputs)}, in this order."
+    ),
 }
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # letters a formula may use for another textbook letter
 LETTER_ALIASES = {"i": "x", "t": "y", "yhat": "ŷ", "C": "L"}
-LETTERS = ("yhat", "x", "i", "w", "b", "z", "a", "p", "f", "y", "t", "o", "L", "C", "ŷ")
+LETTERS = ("yhat", "x", "i", "w", "b", "z", "a", "s", "c", "p", "f", "y", "t", "o", "L", "C", "ŷ")  # s, c: add, concat
 SUPERSCRIPTS, SUBSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹", "₀₁₂₃₄₅₆₇₈₉"
 MAX_INDEX_DIGITS = 9  # in one index or stage number
 INDEX_LIST = re.compile(r"\s*([0-9]+(?:\s*,\s*[0-9]+)*)\s*")
