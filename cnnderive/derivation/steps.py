@@ -87,6 +87,12 @@ class Steps:
     loss: LossStep
     forks: tuple[Fork, ...] = ()  # in backward order
 
+    def shared_input(self, step: LayerStep) -> bool:
+        """True when the (first) input of this step is read by other layers too: its delta_in is a part."""
+        return any(
+            fork.tensor == step.input and step.position in [r.position for r in fork.readers] for fork in self.forks
+        )
+
     def fork_after(self, position: int) -> Fork | None:
         """The fork whose sum is complete once the backward pass has gone through layer `position`."""
         return next((fork for fork in self.forks if fork.after == position), None)

@@ -45,7 +45,7 @@ def _result(view: View, step, delta_in, marked=None) -> list:
         view.tensor_view(
             step.input,
             delta_in,
-            f"∂L/∂{step.input.unicode()}",
+            f"∂L/∂{step.input.unicode()}" + (f" from {step.layer.name}" if view.steps.shared_input(step) else ""),
             marked,
             dim_zeros=True,
             approx=step.delta_in_approx,

@@ -66,7 +66,12 @@ class Backward(Gradients):
             out.append(MASK_TEXT[step.layer.kind](step))
             label = {"maxpool2d": "M", "dropout": "m"}.get(step.layer.kind, r"\mathbf{1}")
             out.append(self.tensor_display(step.input, step.mask, label=label))
-        out.append("The gradient with respect to the input of this layer:")
+        if self.steps.shared_input(step):
+            out.append(
+                "This layer's part of the gradient with respect to its input (other layers read it too; the parts add):"
+            )
+        else:
+            out.append("The gradient with respect to the input of this layer:")
         out.append(self.tensor_display(step.input, step.delta_in, step.delta_in_approx, gradient=True))
         return "\n".join(out)
 
@@ -150,7 +155,7 @@ class Backward(Gradients):
             symbols = [symbols[k] for k in keep[:-1]] + [r"\dots", symbols[-1]]
             numbers = [numbers[k] for k in keep[:-1]] + [r"\dots", numbers[-1]]
         rows = [("=", _plus(symbols)), (r"\approx" if not exact else "=", _plus(numbers))]
-        value, approx = step.delta_in[index], float(self.floats.deltas[0][index])
+        value, approx = step.delta_in[index], float(step.delta_in_approx[index])
         rows += self.value_rows(value, approx, approx_before=not exact)
         x = step.input.latex(index)
         kh, kw = layer.kernel
