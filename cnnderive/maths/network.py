@@ -122,6 +122,12 @@ class Network:
                 judge.advance(position)
             else:
                 exact_values.append(exact)
+        if hasattr(self.loss, "decide"):  # a loss with kinks of its own (the hinge's margins)
+            if judge is None:
+                decided = self.loss.decide(exact_values[-1], self.target)
+            else:
+                decided = judge.decide_loss(self.loss, self.target)
+            self.loss = replace(self.loss, active=decided)
         self._kinks, self._rational_values = kinks, exact_values
         self._kink_notes = judge.notes if judge is not None else []
 
@@ -187,4 +193,4 @@ class Network:
 
     def is_rational(self) -> bool:
         """True when every value is rational (no exp, log or tanh anywhere, MSE loss)."""
-        return all(layer.rational for layer in self.layers) and self.loss.kind == "mse"
+        return all(layer.rational for layer in self.layers) and self.loss.rational
