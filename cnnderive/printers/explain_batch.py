@@ -97,7 +97,7 @@ def batch_gradient_table(derivation: BatchDerivation, selected=None) -> Table:
     table.add_column("parameter", no_wrap=True)
     shown = list(range(min(derivation.size, MAX_EXAMPLE_COLUMNS)))
     for n in shown:
-        table.add_column(f"∂{loss_name(n + 1)}/∂θ", justify="right")
+        table.add_column(f"∂{loss_name(n + 1)}/∂θ", justify="right", no_wrap=True)
     if derivation.size > len(shown):
         table.add_column("…")
     table.add_column(f"∂L/∂θ = {sum_text(derivation, '∂{}/∂θ')}", justify="right")
