@@ -43,6 +43,20 @@ def _tensor(raw) -> torch.Tensor:
     return torch.tensor(_number(raw), dtype=torch.float64)
 
 
+def _image(x: torch.Tensor) -> torch.Tensor:
+    """[H][W] is one channel: [1][H][W]."""
+    return x.unsqueeze(0) if x.dim() == 2 else x
+
+
+def _target(raw, kind: str, size: int) -> torch.Tensor:
+    """One example's target as a vector: a class index (cross-entropy) as its one-hot vector."""
+    if isinstance(raw, int) and kind == "cross_entropy":
+        target = torch.zeros(size, dtype=torch.float64)
+        target[raw] = 1
+        return target
+    return _tensor(raw if isinstance(raw, list) else [raw]).reshape(-1)
+
+
 def _pair(value) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)
 
@@ -52,18 +66,23 @@ def main(path: str) -> None:
         config = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     seed = config.get("seed", 0)
     spec = config["input"]
-    if "values" in spec:
+    first = config["layers"][0]["type"].lower() if config["layers"] else ""
+    if "examples" in spec:  # a batch, one input per example
+        x = torch.stack([_image(_tensor(item)) for item in spec["examples"]])
+    elif "values" in spec:
         x = _tensor(spec["values"])
+        batched = x.dim() == 4 or (x.dim() == 2 and first == "linear")
+        x = x if batched else _image(x).unsqueeze(0)  # one example is a batch of 1 here
     else:
         shape = tuple(spec["shape"])
         count = 1
         for d in shape:
             count *= d
         x = torch.tensor([k / 10 for k in seeded.input_tenths(seed, count)], dtype=torch.float64).reshape(shape)
-    if x.dim() == 2:
-        x = x.unsqueeze(0)
+        x = _image(x).unsqueeze(0)
+    batch = "examples" in spec or ("values" in spec and batched)
     steps, params = [], {}
-    shape = tuple(x.shape)
+    shape = tuple(x.shape[1:])
     for position, layer in enumerate(config["layers"]):
         kind = layer["type"]
         name = layer.get("name", f"{kind}_{position + 1}")
@@ -107,7 +126,7 @@ def main(path: str) -> None:
             kernel = _pair(layer["kernel_size"])
             steps.append(torch.nn.AvgPool2d(kernel, _pair(layer.get("stride", layer["kernel_size"]))))
         elif kind == "flatten":
-            steps.append(lambda t: t.reshape(-1))
+            steps.append(lambda t: t.reshape(t.shape[0], -1))
         elif kind == "relu":
             steps.append(torch.relu)
         elif kind == "leaky_relu":
@@ -120,35 +139,32 @@ def main(path: str) -> None:
         elif kind == "identity":
             steps.append(lambda t: t)
         elif kind == "softmax":
-            steps.append(lambda t: torch.softmax(t.reshape(-1), 0).reshape(t.shape))
+            steps.append(lambda t: torch.softmax(t.reshape(t.shape[0], -1), 1).reshape(t.shape))
         else:
             raise SystemExit(f"unknown layer type {kind}")
         with torch.no_grad():
-            shape = tuple(steps[-1](torch.zeros(shape, dtype=torch.float64)).shape)
+            shape = tuple(steps[-1](torch.zeros((1, *shape), dtype=torch.float64)).shape[1:])
     out = x
     for step in steps:
         out = step(out)
     loss_spec = config["loss"]
-    flat = out.reshape(-1)
-    raw_target = loss_spec["target"]
-    if isinstance(raw_target, int) and loss_spec["type"] == "cross_entropy":
-        target = torch.zeros(flat.numel(), dtype=torch.float64)
-        target[raw_target] = 1
-    else:
-        target = _tensor(raw_target if isinstance(raw_target, list) else [raw_target]).reshape(-1)
+    flat = out.reshape(out.shape[0], -1)
+    targets = loss_spec["target"] if batch else [loss_spec["target"]]
+    target = torch.stack([_target(raw, loss_spec["type"], flat.shape[1]) for raw in targets])
     if loss_spec["type"] == "cross_entropy":
         last = config["layers"][-1]["type"]
-        loss = -(target * torch.log(flat)).sum()
+        losses = -(target * torch.log(flat)).sum(1)
         if last == "sigmoid":
-            loss = loss - ((1 - target) * torch.log(1 - flat)).sum()
+            losses = losses - ((1 - target) * torch.log(1 - flat)).sum(1)
     else:
         diff = flat - target
         reduction = loss_spec.get("reduction", "mean")
-        loss = (diff * diff).sum() * {"mean": 1 / flat.numel(), "sum": 1.0, "half_sum": 0.5}[reduction]
+        losses = (diff * diff).sum(1) * {"mean": 1 / flat.shape[1], "sum": 1.0, "half_sum": 0.5}[reduction]
+    loss = losses.mean() if loss_spec.get("batch_reduction", "mean") == "mean" else losses.sum()
     loss.backward()
     document = {
         "loss": loss.item(),
-        "output": out.detach().tolist(),
+        "output": (out if batch else out[0]).detach().tolist(),
         "gradients": {name: tensor.grad.tolist() for name, tensor in params.items()},
     }
     print(json.dumps(document, indent=1))

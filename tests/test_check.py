@@ -137,13 +137,14 @@ def test_latex_and_plain_give_the_same_verdict(seed001, plain, latex):
 
 
 def test_same_value_but_not_the_same_formula(seed001):
-    verdict = seed001.check_expr("-0.55")
+    # x₂₁ = 0, so the term ∂L/∂z¹₂₁·x₂₁ left out changes the function but not the value -0.55
+    verdict = seed001.check_expr("2*(o - y)*(i_1*w_1^2 + i_2*w_2^2 + i_5*w_4^2)")
     assert verdict.verdict == "same_value" and not verdict.right
     near = verdict.nearby
     assert near is not None and len(near.changes) == 1 and near.yours != near.right
     assert "They differ nearby" in render(seed001, verdict)
-    # ∂L/∂w²₁₁ = 2(o - y) z¹₁₁ is 0 here (z¹₁₁ = 0): the formula 0 has the right value only
-    verdict = checker("seed001_conv_conv_mse.yaml", "conv2.weight[0,0,0,0]").check_expr("0")
+    # ∂L/∂w²₁₁ = 2(o - y) z¹₁₁ is 0 here (z¹₁₁ = 0): without its factor 2 it has the right value only
+    verdict = checker("seed001_conv_conv_mse.yaml", "conv2.weight[0,0,0,0]").check_expr("(o - y)*z1_1_1")
     assert verdict.verdict == "same_value"
 
 

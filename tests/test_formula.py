@@ -8,10 +8,10 @@ import sympy
 
 import cnnderive
 from cnnderive.check.checker import Checker
-from cnnderive.check.compare import MAX_COMPARED_TERMS, compare_terms, expansion_size
 from cnnderive.check.formula.lexer import MAX_LENGTH, MAX_TOKENS, RESERVED_WORDS
 from cnnderive.check.formula.names import NameTable, names_table
 from cnnderive.check.formula.parser import MAXIMUM, MINIMUM, looks_like_latex, parse_formula
+from cnnderive.check.term_by_term import MAX_COMPARED_TERMS, compare_terms, expansion_size
 from cnnderive.derivation.symbolic import Symbolic
 from cnnderive.errors import UserError
 from tests.cli_support import run_cli

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 import cnnderive
-from cnnderive.check import compare
+from cnnderive.check import numbers as check_numbers
 from cnnderive.check.checker import Checker
-from cnnderive.check.compare import Point, _mp
 from cnnderive.check.formula.names import NameTable, names_table
 from cnnderive.check.formula.parser import parse_formula
+from cnnderive.check.numbers import Point, _mp
 from cnnderive.errors import UserError
 from cnnderive.printers.check_out import CheckView
 from tests.conftest import CONFIGS
@@ -40,7 +40,8 @@ CASES = {  # config -> the gradient checked; a rational network (exact values) a
 if LONG:
     CASES |= {"multichannel_stride_pad.yaml": "conv1.bias[2]", "seed002_pool_to_fc.yaml": "fc.weight[1,0]"}
 
-FUNCTIONS = ["exp", "log", "ln", "sqrt", "tanh", "sigmoid", "sigma", "σ", "√"]
+FUNCTIONS = ["exp", "log", "ln", "sqrt", "tanh", "sigmoid", "sigma", "σ", "√", "relu'", "ReLU′", "step", "H"]
+COMPARISONS = [">", "<", ">=", "<=", "≥", "≤", r" \gt ", r" \leq "]
 LATEX_FUNCTIONS = [r"\exp", r"\log", r"\ln", r"\tanh", r"\sigma"]
 OPERATORS = ["+", "-", "*", "/", "^", "**", " ", "·", "×", "−", "÷", r" \cdot ", r" \times "]
 ODD = [
@@ -76,6 +77,8 @@ ODD = [
     ".",
     ",",
     "=",
+    ">",
+    "<",
     "$",
     "e",
     "E",
@@ -91,7 +94,7 @@ SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 def checker(config: str) -> Checker:
     """A checker with everything a formula does not change computed once, outside the bounded cases."""
     checker = Checker(cnnderive.load(CONFIGS / config), CASES[config])
-    checker.check_expr("0")  # builds the closed forms, the points and the mistaken formulas
+    checker.check_expr("0*loss")  # builds the closed forms, the points and the mistaken formulas
     return checker
 
 
@@ -168,7 +171,7 @@ def formulas(draw, config: str, depth: int = 0) -> str:
     def sub() -> str:
         return draw(formulas(config, depth + 1))
 
-    kind = draw(st.integers(0, 19))
+    kind = draw(st.integers(0, 21))
     if kind <= 3:
         return sub() + draw(st.sampled_from(OPERATORS)) + sub()
     if kind == 4:
@@ -201,6 +204,10 @@ def formulas(draw, config: str, depth: int = 0) -> str:
         return rf"{draw(st.sampled_from(LATEX_FUNCTIONS))}({sub()})"
     if kind == 18:
         return rf"\frac{{\partial L}}{{\partial w_1}} {sub()}"
+    if kind == 19:  # an Iverson bracket, decided at the config's numbers
+        return f"1[{sub()} {draw(st.sampled_from(COMPARISONS))} {sub()}]"
+    if kind == 20:
+        return rf"\mathbb{{1}}[{sub()} > 0] {sub()}"
     return sub()
 
 
@@ -328,11 +335,11 @@ def test_values_agree_with_sympy_evalf(data):
         with bounded():
             ours = c.evaluator.number(given_, c.evaluator.base)
             with mpmath.workdps(120):  # the same at twice the precision: an ill-conditioned value is skipped
-                finer = compare._evaluate(given_, Point(c.evaluator.base.values))
+                finer = check_numbers._evaluate(given_, Point(c.evaluator.base.values))
     except UserError:
         event("refused")
         return
-    if not (compare._real(ours) and compare._real(finer)) or abs(_mp(ours) - _mp(finer)) > 1e-45 * max(
+    if not (check_numbers._real(ours) and check_numbers._real(finer)) or abs(_mp(ours) - _mp(finer)) > 1e-45 * max(
         1, abs(_mp(finer))
     ):
         event("undefined, complex or ill-conditioned")

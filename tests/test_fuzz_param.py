@@ -18,22 +18,75 @@ from tests.fuzz_support import LONG, Outcome, fuzz_settings, judge, note, run_ca
 
 NETWORKS = {
     name: load(CONFIGS / name)
-    for name in ["seed000_tied_maxpool.yaml", "multichannel_stride_pad.yaml", "sigmoid_bce.yaml",
-                 "seed001_conv_conv_mse.yaml"]
+    for name in [
+        "seed000_tied_maxpool.yaml",
+        "multichannel_stride_pad.yaml",
+        "sigmoid_bce.yaml",
+        "seed001_conv_conv_mse.yaml",
+    ]
 }
 NAMES = sorted({name for network in NETWORKS.values() for name in tensors(network)})
 
 INJECTIONS = [
-    "__import__('os').system('id')", "conv1.weight[0,0,1,1]; rm -rf /", "$(id)", "`id`", "conv1.weight[__import__('os')]",
-    "conv1.weight[0,0,1,1] or 1==1", "' OR '1'='1", "{{7*7}}", "${jndi:ldap://x}", "%s%s%s%n", "../../etc/passwd",
-    "conv1.__class__", "conv1.weight.__dict__", "conv1.weight[0][0]", "conv1.weight[0,0,1,1]]", "[[0]]", "conv1..weight",
-    "conv1.weight[0,0,1,1", "conv1.weight0,0,1,1]", "conv1.weight[(0,0,1,1)]", "conv1.weight[0:1]", "conv1.weight[...]",
-    "conv1.weight[-0,0,1,1]", "conv1.weight[0x0,0,1,1]", "conv1.weight[0.0,0,1,1]", "conv1.weight[1e0,0,1,1]",
-    "conv1.weight[٠,٠,١,١]", "conv1.weight[0,0,1,1]\n", "conv1.weight\x00", "conv1.weight[0,\u00a00,1,1]",
-    "conv1.weight[0,0,1,1]\u202e", "ｃｏｎｖ１.weight", "conv1.weighT", "CONV1.WEIGHT", "loss[0]", "loss[]", "input[0,0,0]",
-    "target[1]", "fc.output[0]", "fc.bias[" + "9" * 5000 + "]", "fc.bias[" + "9" * 4300 + "]", "fc.bias[-1]",
-    "fc.bias[+1]", "fc.bias[1_0]", "fc.bias[ 1 ]", "fc.bias[1,]", "fc.bias[,1]", "fc.bias[]", "fc.bias[[1]]", "",
-    " ", "\t", ".", "..", "[", "]", "[]", "a" * 10000, "fc." + "b" * 5000,
+    "__import__('os').system('id')",
+    "conv1.weight[0,0,1,1]; rm -rf /",
+    "$(id)",
+    "`id`",
+    "conv1.weight[__import__('os')]",
+    "conv1.weight[0,0,1,1] or 1==1",
+    "' OR '1'='1",
+    "{{7*7}}",
+    "${jndi:ldap://x}",
+    "%s%s%s%n",
+    "../../etc/passwd",
+    "conv1.__class__",
+    "conv1.weight.__dict__",
+    "conv1.weight[0][0]",
+    "conv1.weight[0,0,1,1]]",
+    "[[0]]",
+    "conv1..weight",
+    "conv1.weight[0,0,1,1",
+    "conv1.weight0,0,1,1]",
+    "conv1.weight[(0,0,1,1)]",
+    "conv1.weight[0:1]",
+    "conv1.weight[...]",
+    "conv1.weight[-0,0,1,1]",
+    "conv1.weight[0x0,0,1,1]",
+    "conv1.weight[0.0,0,1,1]",
+    "conv1.weight[1e0,0,1,1]",
+    "conv1.weight[٠,٠,١,١]",
+    "conv1.weight[0,0,1,1]\n",
+    "conv1.weight\x00",
+    "conv1.weight[0,\u00a00,1,1]",
+    "conv1.weight[0,0,1,1]\u202e",
+    "ｃｏｎｖ１.weight",
+    "conv1.weighT",
+    "CONV1.WEIGHT",
+    "loss[0]",
+    "loss[]",
+    "input[0,0,0]",
+    "target[1]",
+    "fc.output[0]",
+    "fc.bias[" + "9" * 5000 + "]",
+    "fc.bias[" + "9" * 4300 + "]",
+    "fc.bias[-1]",
+    "fc.bias[+1]",
+    "fc.bias[1_0]",
+    "fc.bias[ 1 ]",
+    "fc.bias[1,]",
+    "fc.bias[,1]",
+    "fc.bias[]",
+    "fc.bias[[1]]",
+    "",
+    " ",
+    "\t",
+    ".",
+    "..",
+    "[",
+    "]",
+    "[]",
+    "a" * 10000,
+    "fc." + "b" * 5000,
 ]
 
 
@@ -44,10 +97,14 @@ def param_strings(draw, names=tuple(NAMES)):
         name = name.replace(".", draw(st.sampled_from([".", "..", " . ", "·", "_", ""])), 1)
     if draw(st.integers(0, 3)) == 0:
         return name + draw(st.text(max_size=6))
-    index = draw(st.lists(
-        st.one_of(st.integers(0, 4), st.integers(-3, 3), st.sampled_from([2**31, 2**63, 10**30, -(2**63)]), st.integers()),
-        max_size=6,
-    ))
+    index = draw(
+        st.lists(
+            st.one_of(
+                st.integers(0, 4), st.integers(-3, 3), st.sampled_from([2**31, 2**63, 10**30, -(2**63)]), st.integers()
+            ),
+            max_size=6,
+        )
+    )
     parts = [str(i) for i in index]
     if draw(st.integers(0, 4)) == 0 and parts:
         k = draw(st.integers(0, len(parts) - 1))
@@ -142,7 +199,9 @@ def test_every_canonical_name_parses():
 
 # Was bug B12: a pattern with `\s*` on both ends of an optional group backtracked quadratically over
 # trailing whitespace (50,000 spaces took 7 s).
-@pytest.mark.parametrize("text", ["conv1.weight" + " " * 200_000 + "x", "a" + "\t" * 200_000 + "!"], ids=["spaces", "tabs"])
+@pytest.mark.parametrize(
+    "text", ["conv1.weight" + " " * 200_000 + "x", "a" + "\t" * 200_000 + "!"], ids=["spaces", "tabs"]
+)
 def test_trailing_whitespace_is_refused_quickly(text):
     network = NETWORKS["seed000_tied_maxpool.yaml"]
     outcome = param_case(network, text, seconds=0.5)

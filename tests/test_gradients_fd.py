@@ -207,6 +207,12 @@ class Reference:
             t = [mp.mpf(int(k == target)) for k in range(len(o))]
         else:
             t = [mpf(v) for v in target]
+        if kind == "hinge":  # sum over wrong classes of max(0, o_j - o_y + margin), or that over the classes
+            y, margin = t.index(1), mpf(Fraction(self.loss.get("margin", 1)))
+            margins = [o[j] - o[y] + margin for j in range(len(o)) if j != y]
+            self.margins += [abs(m) for m in margins]
+            total = mp.fsum(m for m in margins if m > 0)
+            return total / len(o) if self.loss.get("reduction", "sum") == "mean" else total
         if kind == "mse":
             total = mp.fsum((a - b) ** 2 for a, b in zip(o, t))
             return (
@@ -359,6 +365,27 @@ CASES = {
         ],
         {"type": "cross_entropy", "target": 2},
     ),
+    "conv_tanh_linear_hinge_sum": (
+        12,
+        (1, 3, 3),
+        [
+            {"type": "conv2d", "name": "conv1", "out_channels": 2, "kernel_size": 2, "stride": 1},
+            {"type": "tanh"},
+            {"type": "flatten"},
+            {"type": "linear", "name": "fc", "out_features": 4},
+        ],
+        {"type": "hinge", "target": 2, "margin": "1/100"},
+    ),
+    "vector_relu_linear_hinge_mean": (
+        14,
+        (3,),
+        [
+            {"type": "linear", "name": "fc1", "out_features": 4},
+            {"type": "relu"},
+            {"type": "linear", "name": "fc2", "out_features": 3},
+        ],
+        {"type": "hinge", "target": 0, "margin": "3/10", "reduction": "mean"},
+    ),
     "softmax_inside_then_mse_mean": (
         7,
         (3,),
@@ -472,6 +499,8 @@ def test_the_cases_cover_every_layer_kind_and_loss():
     for _, _, layers, loss in CASES.values():
         if loss["type"] == "mse":
             losses.add(("mse", loss.get("reduction", "mean")))
+        elif loss["type"] == "hinge":
+            losses.add(("hinge", loss.get("reduction", "sum")))
         else:
             target = "class" if isinstance(loss["target"], int) else "probabilities"
             losses.add((layers[-1]["type"], target))
@@ -483,6 +512,8 @@ def test_the_cases_cover_every_layer_kind_and_loss():
         ("softmax", "probabilities"),
         ("sigmoid", "class"),
         ("sigmoid", "probabilities"),
+        ("hinge", "sum"),
+        ("hinge", "mean"),
     }
     convs = [layer for _, _, layers, _ in CASES.values() for layer in layers if layer["type"] == "conv2d"]
     assert any(layer.get("bias") is False for layer in convs)

@@ -152,7 +152,11 @@ def build(path):
         t[raw] = 1
     else:
         t = torch.tensor([number(v) for v in (raw if isinstance(raw, list) else [raw])], dtype=torch.float64)
-    if loss_config["type"] == "mse":
+    if loss_config["type"] == "hinge":  # MultiMarginLoss divides by the classes: that is our `mean`
+        margin = number(loss_config.get("margin", 1))
+        classes = 1.0 if loss_config.get("reduction", "sum") == "mean" else float(o.numel())
+        loss = classes * F.multi_margin_loss(o[None], torch.tensor([int(loss_config["target"])]), margin=margin)
+    elif loss_config["type"] == "mse":
         scale = {"mean": 1 / o.numel(), "sum": 1.0, "half_sum": 0.5}[loss_config.get("reduction", "mean")]
         loss = scale * torch.sum((o - t) ** 2)
     elif config["layers"][-1]["type"] == "softmax":

@@ -24,9 +24,12 @@ from ..derivation.terms import intermediate_gradient, parameter_gradient
 from ..errors import UserError
 from ..maths.numbers import as_fraction
 from ..maths.ops import FloatOps, RationalOps
-from .compare import Comparison, Evaluator, Nearby, compare_terms
+from .compare import Evaluator, Nearby
 from .mistakes import Mistake, Track, Variant, symbolic_run, variants
+from .ranking import ranked
 from .rounding import rounded_match
+from .stand_ins import StandIn, stand_ins
+from .term_by_term import Comparison, compare_terms
 from .values import _same_number, close, exact_rational, parse_value, relative_error
 
 DEFAULT_TOL = 1e-6
@@ -61,6 +64,7 @@ class ExprVerdict:
     comparison: Comparison | None
     mistakes: tuple[Mistake, ...]
     read_as: tuple[tuple[str, sympy.Symbol], ...] = ()  # each name as written, and what it was read as
+    stand_ins: tuple[StandIn, ...] = ()  # right, but with a symbol equal to the chain rule's only here
 
     @property
     def right(self) -> bool:
@@ -128,15 +132,15 @@ class Checker:
         right = right or rounded_to is not None
         found = [] if right else [v.mistake for v in self.value_variants() if close(given, v.expr, tol, exact)]
         error = relative_error(given, right_value)
-        return ValueVerdict(self.asked, given, text.strip(), right, exact, error, tol, simplest(found), rounded_to)
+        return ValueVerdict(self.asked, given, text.strip(), right, exact, error, tol, ranked(found), rounded_to)
 
     def check_expr(self, formula: str, latex: bool | None = None) -> ExprVerdict:
         from .formula.names import NameTable
-        from .formula.parser import names_read, parse_formula
+        from .formula.parser import read_formula
 
-        table = NameTable(self.symbolic)
-        written = parse_formula(formula, table, latex)
-        read_as = tuple(dict.fromkeys(names_read(formula, table, latex)))
+        refuse_a_number(formula)
+        written, read = read_formula(formula, NameTable(self.symbolic, self.evaluator), latex)
+        read_as = tuple(dict.fromkeys(read))
         given = self.gradients_replaced(written)
         ev, right = self.evaluator, self.asked.form
         yours_value, right_value = ev.value(given, ev.base), ev.value(right, ev.base)
@@ -152,8 +156,11 @@ class Checker:
         verdict = {"asked": self.asked, "formula": formula, "given": written, "read_as": read_as}
         verdict |= {"yours_value": yours_value, "right_value": right_value}
         if ev.identical(given, right):
-            return ExprVerdict(**verdict, verdict="identical", nearby=None, comparison=None, mistakes=())
-        found = simplest([v.mistake for v in self.formula_variants if ev.identical(given, sympy.sympify(v.expr))])
+            notes = stand_ins(ev, written, right)
+            return ExprVerdict(
+                **verdict, verdict="identical", nearby=None, comparison=None, mistakes=(), stand_ins=notes
+            )
+        found = ranked([v.mistake for v in self.formula_variants if ev.identical(given, sympy.sympify(v.expr))])
         if ev.equal(yours_value, right_value):
             nearby = ev.nearby(given, right)
             return ExprVerdict(**verdict, verdict="same_value", nearby=nearby, comparison=None, mistakes=found)
@@ -191,16 +198,17 @@ class Checker:
         return written.xreplace(forms)
 
 
-def simplest(found: list[Mistake]) -> tuple[Mistake, ...]:
-    """The matched mistakes, without duplicates, and without composite ones when a plain one matched."""
-    plain = [m for m in found if not m.also]
-    chosen = plain or found
-    if "next_layer_multiplied" in {m.key for m in chosen}:  # the same slip, named after the layer where it happens
-        chosen = [m for m in chosen if m.key != "products"]
-    if "kink_convention" in {m.key for m in chosen}:  # a convention at a kink, not a slip: say only that
-        chosen = [m for m in chosen if m.key == "kink_convention"]
-    unique = {(m.key, m.also, id(m.term) if m.term is not None else None): m for m in chosen}
-    return tuple(unique.values())
+def refuse_a_number(formula: str) -> None:
+    """--expr 0.25: a value, not a formula; said in one line that points to --value."""
+    if not formula.replace("−", "-").isascii():  # Fraction reads other digits too; the formula reader refuses them
+        return
+    try:
+        parse_value(formula)
+    except UserError:
+        return
+    raise UserError(
+        f"{formula.strip()!r} is a number, not a formula: check a value with --value {formula.strip()}", field="--expr"
+    )
 
 
 # -- the asked gradient and its chain-rule terms --------------------------------------------------

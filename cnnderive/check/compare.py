@@ -1,21 +1,17 @@
-"""Closed forms as functions of the inputs and parameters: values at points, identity, term by term.
+"""Closed forms as functions of the inputs and parameters: values at points, identity, nearby points.
 
 The target and the config's kinks (ReLU masks, max-pool winners) stay fixed. A point gives values
 to the inputs and parameters; every intermediate then follows from the layers' own forward rules,
 exactly (fractions) on a rational network and to 60 digits (mpmath) otherwise. Two formulas are
-the same function when they agree at the config's numbers and at random nearby points.
-
-All of it is bounded, whatever formula a student types: a formula is evaluated node by node,
-exactly while its fractions stay small and at a fixed 60 digits after that (never SymPy's N,
-which raises its precision until it is sure and so never ends on exp(exp(exp(100)))); a value
-beyond 10^±10,000 is a UserError; nothing is expanded before its size is estimated.
+the same function when they agree at the config's numbers and at random nearby points. A point
+that `check` quotes to the student is one where the kinks would be decided as here: it never
+crosses a kink. check/numbers.py evaluates, bounded; check/term_by_term.py compares term by term.
 """
 
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
@@ -23,93 +19,24 @@ import mpmath
 import numpy as np
 import sympy
 
-from ..derivation.budget import tree_size
-from ..errors import UserError
 from ..maths.ops import RationalOps
+from .numbers import DIGITS, MpOps, Number, Point, _evaluate, _mp, _negated, _raw, _real, _sympy_number
 
-DIGITS = 60  # working precision where values are not rational
-MAX_EXACT_BITS = 4_000  # a fraction that would grow beyond this is carried on at 60 digits
-MAX_MAGNITUDE = 10_000  # values up to 10^10000
-MAX_EXP_ARGUMENT = 23_000  # exp(23,000) is about 10^10,000
-MAX_COMPARED_TERMS = 2_000  # expanded forms compared term by term up to this size ...
-MAX_COEFFICIENT_BITS = 10_000  # ... with coefficients up to this size
-MAX_COMPARED_NODES = 5_000  # a formula bigger than this is not taken apart (factor_terms takes seconds)
 MAX_NEARBY_TRIALS = 100  # inputs and parameters moved one at a time to find where two formulas differ
 LEAVES = ("input", "weight", "bias")  # what a point moves; the target stays
-
-Number = Fraction | mpmath.mpf | mpmath.mpc | None  # None: undefined (a division by zero)
-_MAGNITUDE_BITS = math.ceil(MAX_MAGNITUDE * math.log2(10))
-
-# max and min as a student writes them, never evaluated symbolically: SymPy's Max compares its
-# arguments with each other (50 names take seconds); they are evaluated here, on numbers
-MAXIMUM = sympy.Function("max", real=True)
-MINIMUM = sympy.Function("min", real=True)
-
-
-class TooLarge(UserError):
-    """A value beyond what check works with: one line, exit 2."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(
-            f"{what}: too large to work with (check works with values up to 10^±{MAX_MAGNITUDE:,})", field="--expr"
-        )
 
 
 @dataclass(frozen=True)
 class Nearby:
-    """A point near the config's numbers where two formulas differ."""
+    """A point near the config's numbers where two formulas differ, on this side of every kink; or,
+    when they differ only across one (`across_kink`), where that is, without values: there the
+    chain rule of this config is not the gradient, so no value from there is quoted."""
 
     changes: tuple[tuple[sympy.Symbol, object, object], ...]  # (symbol, value here, value there)
     yours: object
     right: object
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Two formulas term by term, after taking out the factors they share."""
-
-    common: sympy.Expr  # the shared factor (1 when there is none)
-    missing: tuple[tuple[sympy.Expr, object], ...]  # (monomial, right coefficient)
-    extra: tuple[tuple[sympy.Expr, object], ...]  # (monomial, your coefficient)
-    wrong: tuple[tuple[sympy.Expr, object, object], ...]  # (monomial, yours, right)
-    matching: int
-    skipped: str | None = None  # why there is no comparison (too many terms)
-
-
-@dataclass(frozen=True)
-class Point:
-    """Every symbol's value at one point, and the values of the expressions evaluated there so far."""
-
-    values: dict[sympy.Symbol, Fraction | mpmath.mpf]
-    memo: dict[sympy.Basic, Number] = field(default_factory=dict)
-
-
-class MpOps:
-    """60-digit mpmath numbers: the forward rules at a point of a network with exp, log or tanh."""
-
-    name = "mpmath"
-    exact = False
-
-    def array(self, values: np.ndarray) -> np.ndarray:
-        return _map(values, _mp)
-
-    def const(self, q) -> mpmath.mpf:
-        return _mp(q)
-
-    def exp(self, x: np.ndarray) -> np.ndarray:
-        return _map(x, mpmath.exp)
-
-    def log(self, x: np.ndarray) -> np.ndarray:
-        return _map(x, mpmath.log)
-
-    def tanh(self, x: np.ndarray) -> np.ndarray:
-        return _map(x, mpmath.tanh)
-
-
-def _map(values: np.ndarray, f) -> np.ndarray:
-    out = np.empty(np.shape(values), dtype=object)
-    out.flat[:] = [f(v) for v in np.asarray(values, dtype=object).flat]
-    return out
+    across_kink: bool = False
+    exact_kink: bool = False  # the config itself sits on a kink (a ReLU input exactly 0, a max-pool tie)
 
 
 class Evaluator:
@@ -155,9 +82,10 @@ class Evaluator:
         with mpmath.workdps(DIGITS):
             arrays = {name: ops.array(array) for name, array in arrays.items()}
             arrays["target"] = ops.array(np.array(network.target, dtype=object))
-            out = arrays["input"]
+            out, crosses = arrays["input"], False
             for layer, kinks in zip(network.layers, network.kinks):
                 params = {p: arrays[f"{layer.name}.{p}"] for p in network.params[layer.name]}
+                crosses = crosses or (bool(changes) and not _same_kinks(layer.decide(out), kinks))
                 out = arrays[f"{layer.name}.output"] = layer.forward(out, params, kinks, ops)
             arrays["loss"] = np.array(network.loss.value(out, arrays["target"], ops), dtype=object)
             symbols = self.symbolic.arrays
@@ -166,7 +94,8 @@ class Evaluator:
                     symbol: _raw(value)
                     for name, array in arrays.items()
                     for symbol, value in zip(symbols[name].flat, np.asarray(array, dtype=object).flat)
-                }
+                },
+                crosses_kink=crosses,
             )
 
     def number(self, expr, point: Point) -> Number:
@@ -198,17 +127,48 @@ class Evaluator:
         return all(self.equal(self.number(a, p), _negated(self.number(b, p), sign)) for p in self.random)
 
     def nearby(self, given: sympy.Expr, right: sympy.Expr) -> Nearby | None:
-        """One input or parameter moved by 1/10 (or all of them) so that the two formulas differ."""
-        step = Fraction(1, 10)
-        trials = [{s: v + step} for s, v in self._leaves_in_order()[:MAX_NEARBY_TRIALS]]
-        trials.append({s: v + step for s, v in self.leaves.items()})
-        for change in trials:
+        """One input or parameter moved by ±1/10 (then ±1/100, or all of them by 1/10) so that the two
+        formulas differ, at a point where every kink is decided as here (else the right formula, with
+        this config's masks, is not the gradient there); failing that, where they differ across a kink."""
+        across = None
+        for change in self._trials():
             point = self.at(change)
-            yours, right_value = self.number(given, point), self.number(right, point)
-            if not self.equal(yours, right_value):
-                changes = tuple((s, _sympy_number(self.leaves[s]), _sympy_number(v)) for s, v in change.items())
-                return Nearby(changes if len(changes) == 1 else (), _sympy_number(yours), _sympy_number(right_value))
-        return None
+            if point.crosses_kink and across is not None:
+                continue
+            if not self.equal(self.number(given, point), self.number(right, point)):
+                if not point.crosses_kink:
+                    return self._nearby(change, point, given, right)
+                across = change
+        if across is None:
+            return None
+        return Nearby(self._changes(across), None, None, across_kink=True, exact_kink=self.exact_kink)
+
+    def _trials(self):
+        leaves = self._leaves_in_order()[:MAX_NEARBY_TRIALS]
+        for step in (Fraction(1, 10), Fraction(1, 100)):
+            for symbol, value in leaves:
+                yield {symbol: value + step}
+                yield {symbol: value - step}
+        yield {s: v + Fraction(1, 10) for s, v in self.leaves.items()}
+
+    def _changes(self, change: dict) -> tuple:
+        changes = tuple((s, _sympy_number(self.leaves[s]), _sympy_number(v)) for s, v in change.items())
+        return changes if len(changes) == 1 else ()
+
+    def _nearby(self, change: dict, point: Point, given: sympy.Expr, right: sympy.Expr) -> Nearby:
+        yours, right_value = self.number(given, point), self.number(right, point)
+        return Nearby(self._changes(change), _sympy_number(yours), _sympy_number(right_value))
+
+    @cached_property
+    def exact_kink(self) -> bool:
+        """True when a ReLU input is exactly 0 or a max-pool window tied at the config's numbers."""
+        network, values = self.network, self.network.rational_values
+        for layer, x in zip(network.layers, values):
+            if layer.kind in ("relu", "leaky_relu") and any(v == 0 for v in np.asarray(x, dtype=object).flat):
+                return True
+            if layer.kind == "maxpool2d" and layer.ties(x):
+                return True
+        return False
 
     def _leaves_in_order(self):
         """Parameters first (the layer nearest the output first), then the inputs."""
@@ -229,329 +189,10 @@ class Evaluator:
         return forms
 
 
-# -- numbers -----------------------------------------------------------------------------------
-
-
-def check_exp_argument(argument: sympy.Expr, constants: dict[sympy.Symbol, Fraction]) -> None:
-    """TooLarge when the argument is a constant beyond ±23,000 (with `constants` for symbols that stand
-    for numbers): SymPy itself never ends on exp(exp(10^40)) + 1, as it evaluates the constant to
-    compare it, so this is asked before exp is built."""
-    if argument.free_symbols <= constants.keys():
-        with mpmath.workdps(DIGITS):
-            value = _evaluate(argument, Point(constants))
-            if value is not None:
-                _exp(value)
-
-
-def _evaluate(expr: sympy.Basic, point: Point) -> Number:
-    """One node after its arguments, each node once per point (closed forms share their subtrees)."""
-    memo = point.memo
-    if expr in memo:
-        return memo[expr]
-    if expr.is_Symbol:
-        if expr not in point.values:
-            raise ValueError(f"{expr} has no value: it is not an element of this network")
-        value = point.values[expr]
-    elif expr.is_Rational:
-        value = Fraction(int(expr.p), int(expr.q))
-    elif expr.is_Float:
-        value = mpmath.mpf(expr)
-    elif expr in _CONSTANTS:
-        value = _CONSTANTS[expr]()
-    else:
-        args = [_evaluate(arg, point) for arg in expr.args]
-        rule = _RULES.get(expr.func) or _RULES.get(type(expr))
-        if rule is None:
-            raise TypeError(f"check cannot evaluate {type(expr).__name__} (in {str(expr)[:80]})")
-        value = None if any(arg is None for arg in args) else rule(*args)
-    memo[expr] = value
-    return value
-
-
-def _bits(q: Fraction) -> int:
-    return q.numerator.bit_length() + q.denominator.bit_length()
-
-
-def _mp(value: Number):
-    if isinstance(value, Fraction):
-        return mpmath.mpf(value.numerator) / value.denominator
-    return value
-
-
-def _bounded(value: Number) -> Number:
-    """The value, or TooLarge when it is beyond 10^10000."""
-    if isinstance(value, (mpmath.mpf, mpmath.mpc)) and mpmath.mag(value) > _MAGNITUDE_BITS:
-        raise TooLarge("a value in the formula is beyond 10^10000")
-    return value
-
-
-def _sum(*values: Number) -> Number:
-    total: Number = Fraction(0)
-    for value in values:
-        if isinstance(total, Fraction) and isinstance(value, Fraction):
-            total += value
-            if _bits(total) <= MAX_EXACT_BITS:
-                continue
-        total = _bounded(_mp(total) + _mp(value))
-    return total
-
-
-def _product(*values: Number) -> Number:
-    total: Number = Fraction(1)
-    for value in values:
-        if (
-            isinstance(total, Fraction)
-            and isinstance(value, Fraction)
-            and _bits(total) + _bits(value) <= MAX_EXACT_BITS
-        ):
-            total *= value
-        else:
-            total = _bounded(_mp(total) * _mp(value))
-    return total
-
-
-def _power(base: Number, exponent: Number) -> Number:
-    if isinstance(exponent, Fraction) and exponent.denominator == 2 and isinstance(base, Fraction) and base > 0:
-        root = _exact_sqrt(base)
-        if root is not None:
-            base, exponent = root, Fraction(exponent.numerator)
-    if base == 0:
-        if isinstance(exponent, Fraction) and exponent == 0:
-            return Fraction(1)
-        return None if mpmath.re(_mp(exponent)) < 0 else Fraction(0)
-    whole = isinstance(exponent, Fraction) and exponent.denominator == 1
-    if whole and isinstance(base, Fraction) and _bits(base) * abs(exponent.numerator) <= MAX_EXACT_BITS:
-        return base**exponent.numerator
-    base, exponent = _mp(base), _mp(exponent)
-    if abs(mpmath.mag(base)) * abs(exponent) > 2 * _MAGNITUDE_BITS:
-        raise TooLarge(f"a power with exponent {mpmath.nstr(exponent, 6)} in the formula")
-    return _bounded(base ** (int(exponent) if whole else exponent))
-
-
-def _exact_sqrt(q: Fraction) -> Fraction | None:
-    num, den = math.isqrt(q.numerator), math.isqrt(q.denominator)
-    return Fraction(num, den) if num * num == q.numerator and den * den == q.denominator else None
-
-
-def _exp(x: Number) -> Number:
-    if x == 0:
-        return Fraction(1)
-    if abs(mpmath.re(_mp(x))) > MAX_EXP_ARGUMENT:
-        raise TooLarge(f"exp of {mpmath.nstr(mpmath.re(_mp(x)), 6)} in the formula (beyond exp(±{MAX_EXP_ARGUMENT:,}))")
-    return mpmath.exp(_mp(x))
-
-
-def _log(x: Number) -> Number:
-    if x == 0:
-        return None
-    return Fraction(0) if x == 1 else mpmath.log(_mp(x))
-
-
-def _tanh(x: Number) -> Number:
-    return Fraction(0) if x == 0 else mpmath.tanh(_mp(x))
-
-
-def _extreme(pick):
-    def rule(*args: Number) -> Number:
-        if not all(_real(arg) for arg in args):
-            return None
-        if all(isinstance(arg, Fraction) for arg in args):
-            return pick(args)
-        return pick(_mp(arg) for arg in args)
-
-    return rule
-
-
-_RULES = {
-    sympy.Add: _sum,
-    sympy.Mul: _product,
-    sympy.Pow: _power,
-    sympy.exp: _exp,
-    sympy.log: _log,
-    sympy.tanh: _tanh,
-    sympy.Abs: lambda x: abs(x),
-    MAXIMUM: _extreme(max),
-    sympy.Max: _extreme(max),
-    MINIMUM: _extreme(min),
-    sympy.Min: _extreme(min),
-}
-_CONSTANTS = {
-    sympy.E: lambda: +mpmath.e,
-    sympy.pi: lambda: +mpmath.pi,
-    sympy.I: lambda: mpmath.mpc(0, 1),
-    sympy.nan: lambda: None,
-    sympy.zoo: lambda: None,
-    sympy.oo: lambda: None,
-    -sympy.oo: lambda: None,
-}
-
-
-def _real(value: Number) -> bool:
-    return isinstance(value, (Fraction, mpmath.mpf))
-
-
-def _negated(value: Number, sign: int) -> Number:
-    return value if sign == 1 or value is None else -value
-
-
-def _raw(value) -> Number:
-    """A number of any kind (Fraction, int, mpmath, SymPy) as Fraction or mpmath; None when undefined."""
-    if isinstance(value, (Fraction, mpmath.mpf, mpmath.mpc)) or value is None:
-        return value
-    if isinstance(value, int):
-        return Fraction(value)
-    if isinstance(value, float):
-        return mpmath.mpf(value)
-    value = sympy.sympify(value)
-    if not value.is_number:
-        return None
-    with mpmath.workdps(DIGITS):
-        return _evaluate(value, Point({}))
-
-
-def _sympy_number(value: Number) -> sympy.Expr:
-    """A value for the printers: exact when it is a fraction that a float can show, else a 60-digit Float."""
-    if value is None:
-        return sympy.nan
-    if isinstance(value, Fraction):
-        if abs(value.numerator.bit_length() - value.denominator.bit_length()) < 1_000:
-            return sympy.Rational(value.numerator, value.denominator)
-        value = _mp(value)
-    if isinstance(value, mpmath.mpc):
-        real, imaginary = sympy.Float(value.real, DIGITS), sympy.Float(value.imag, DIGITS)
-        return real if value.imag == 0 else real + sympy.I * imaginary
-    return sympy.Float(value, DIGITS)
-
-
-# -- term by term ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Size:
-    """An upper estimate of an expanded form: its terms, the bits of its largest coefficient, and the
-    terms that expand makes inside function arguments and denominators on the way (`work`)."""
-
-    terms: int
-    bits: int
-    work: int = 0
-
-    def too_big(self) -> bool:
-        return self.terms + self.work > MAX_COMPARED_TERMS or self.bits > MAX_COEFFICIENT_BITS
-
-
-_TOO_BIG = Size(MAX_COMPARED_TERMS + 1, MAX_COEFFICIENT_BITS + 1)
-
-
-def expansion_size(expr: sympy.Basic, forms: dict, memo: dict) -> Size:
-    """What sympy.expand(expr.xreplace(forms)) would give at most, without building it."""
-    if expr in memo:
-        return memo[expr]
-    if expr.is_Symbol and expr in forms:
-        size = expansion_size(forms[expr], forms, memo)
-    elif expr.is_Rational:
-        size = Size(1, int(expr.p).bit_length() + int(expr.q).bit_length())
-    elif not expr.args:
-        size = Size(1, 0)
-    else:
-        parts = [expansion_size(arg, forms, memo) for arg in expr.args]
-        work = sum(p.work for p in parts)
-        if any(part.too_big() for part in parts):
-            size = _TOO_BIG
-        elif expr.is_Add:
-            size = Size(sum(p.terms for p in parts), max(p.bits for p in parts) + len(parts).bit_length(), work)
-        elif expr.is_Mul:
-            terms = 1
-            for part in parts:
-                terms = min(terms * part.terms, MAX_COMPARED_TERMS + 1)
-            size = Size(terms, sum(p.bits for p in parts), work)
-        elif expr.is_Pow and expr.exp.is_Rational:
-            size = _power_size(parts[0], expr.exp)
-        else:  # a function is one factor, its arguments expanded inside it
-            size = Size(1, 0, work + sum(p.terms for p in parts))
-    size = _TOO_BIG if size.too_big() else size
-    memo[expr] = size
-    return size
-
-
-def _power_size(base: Size, exponent: sympy.Rational) -> Size:
-    """(a + b)^n expands to (terms)^n terms; a denominator or a root is expanded inside the power."""
-    n = abs(int(exponent.p)) // int(exponent.q)
-    if base.terms > 1 and n * math.log2(base.terms) > math.log2(MAX_COMPARED_TERMS + 1):
-        return _TOO_BIG
-    expanded = Size(base.terms**n, base.bits * n + n * base.terms.bit_length(), base.work)
-    if exponent.is_Integer and exponent > 0:
-        return expanded
-    inside = max(expanded.terms, base.terms)
-    return Size(expanded.terms if exponent > 0 else 1, expanded.bits if exponent > 0 else 0, base.work + inside)
-
-
-def compare_terms(ev: Evaluator, given: sympy.Expr, right: sympy.Expr) -> Comparison:
-    """Take out the factors both formulas share, expand the rest and compare them term by term."""
-    if tree_size(given, MAX_COMPARED_NODES) > MAX_COMPARED_NODES:
-        reason = f"your formula has more than {MAX_COMPARED_NODES:,} parts"
-        return Comparison(sympy.Integer(1), (), (), (), 0, reason)
-    given_coeff, given_factors = _factors(given)
-    right_coeff, right_factors = _factors(right)
-    right_values = [[ev.number(f, p) for p in ev.random] for f in right_factors]
-    common: list[sympy.Expr] = []
-    rest: list[sympy.Expr] = []
-    for factor in given_factors:
-        values = [ev.number(factor, p) for p in ev.random]
-        match, sign = _matching(ev, values, right_values)
-        if match is None:
-            rest.append(factor)
-            continue
-        given_coeff *= sign
-        common.append(right_factors.pop(match))
-        right_values.pop(match)
-    if given_coeff == right_coeff and common:
-        common.insert(0, right_coeff)
-        given_coeff = right_coeff = sympy.Integer(1)
-    yours = sympy.sympify(given_coeff * sympy.Mul(*rest))
-    theirs = sympy.sympify(right_coeff * sympy.Mul(*right_factors))
-    shared = sympy.Mul(*common, evaluate=False) if common else sympy.Integer(1)
-    defined = ev.symbolic.definitions
-    forms: dict = {}
-    if not {s for s in yours.free_symbols if s in defined} <= {s for s in theirs.free_symbols if s in defined}:
-        forms = ev.polynomial_forms  # other intermediates than the chain rule's: compare over the leaves
-    memo: dict = {}
-    if expansion_size(yours, forms, memo).too_big() or expansion_size(theirs, forms, memo).too_big():
-        reason = (
-            f"the expanded forms would have more than {MAX_COMPARED_TERMS:,} terms "
-            f"(or coefficients of more than {MAX_COEFFICIENT_BITS:,} bits)"
-        )
-        return Comparison(shared, (), (), (), 0, reason)
-    mine, good = _coefficients(yours.xreplace(forms)), _coefficients(theirs.xreplace(forms))
-    missing = tuple((m, c) for m, c in good.items() if m not in mine)
-    extra = tuple((m, c) for m, c in mine.items() if m not in good)
-    wrong = tuple((m, mine[m], c) for m, c in good.items() if m in mine and mine[m] != c)
-    matching = sum(1 for m, c in good.items() if m in mine and mine[m] == c)
-    return Comparison(shared, missing, extra, wrong, matching)
-
-
-def _matching(ev: Evaluator, values: list, candidates: list[list]) -> tuple[int | None, int]:
-    """The first candidate equal to the values, or to minus the values, and which sign it took."""
-    for sign in (1, -1):
-        for k, theirs in enumerate(candidates):
-            if all(ev.equal(a, _negated(b, sign)) for a, b in zip(values, theirs)):
-                return k, sign
-    return None, 1
-
-
-def _factors(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Expr]]:
-    """The numeric coefficient and the other factors (a power counted as repeated factors)."""
-    coeff, factors = sympy.factor_terms(sympy.sympify(expr)).as_coeff_mul()
-    flat = []
-    for factor in factors:
-        if factor.is_Pow and factor.exp.is_Integer and 0 < factor.exp <= 8:
-            flat += [factor.base] * int(factor.exp)
-        else:
-            flat.append(factor)
-    return coeff, flat
-
-
-def _coefficients(expr: sympy.Expr) -> dict[sympy.Expr, object]:
-    expanded = sympy.expand(expr)
-    if expanded == 0:
-        return {}
-    return {m: c for m, c in expanded.as_coefficients_dict().items() if c != 0}
+def _same_kinks(here, there) -> bool:
+    """The same kink decisions (None, a ReLU mask, max-pool (rows, cols) winners)."""
+    if here is None or there is None:
+        return here is None and there is None
+    if isinstance(here, tuple):
+        return len(here) == len(there) and all(_same_kinks(a, b) for a, b in zip(here, there))
+    return bool(np.array_equal(np.asarray(here), np.asarray(there)))

@@ -1,133 +1,217 @@
 """What each named mistake is called and the paragraph that explains the right rule.
 
 A new named mistake is one entry here and one way to build it in `mistakes.py`.
+
+A paragraph is a list of parts; a part with conditions is said only when the network has what it
+is about (`features`: its layer kinds, `loss:mse`, `fused:softmax` ...), so that a network without
+pooling never reads about pooling. A condition is a set of features of which one must be present;
+a part with several conditions needs each of them.
 """
+
+from __future__ import annotations
+
+POOLS = frozenset({"maxpool2d", "avgpool2d", "adaptive_avg_pool2d"})
+RECTIFIERS = frozenset({"relu", "leaky_relu"})
+# what makes a chain-rule term zero, said only for the kinds the network has
+CUTTERS = {"relu": "a ReLU", "maxpool2d": "a max-pool", "dropout": "a dropout mask"}
+
+
+def _when(*conditions: frozenset | set | str, text: str) -> tuple[tuple[frozenset, ...], str]:
+    return tuple(frozenset({c}) if isinstance(c, str) else frozenset(c) for c in conditions), text
+
 
 EXPLANATIONS = {
     "product_of_sums": (
         "a product of sums instead of a sum of products",
-        (
-            "The parameter is used at several places (a filter weight at every position it slides over); "
-            "each use is one path to the loss, and the chain rule gives one term per path, "
-            "∂L/∂z_k · ∂z_k/∂w = ∂L/∂z_k · x_k, then adds the terms: ∂L/∂w = Σ_k x_k ∂L/∂z_k. Each input "
-            "is paired only with the gradient of the output it helped to produce. Multiplying the sum of the "
-            "inputs by the sum of the output gradients, (Σ_k x_k)(Σ_k ∂L/∂z_k), also pairs every input with "
-            "the gradient of every other output: those cross terms are not in the chain rule."
-        ),
+        [
+            "The parameter is used at several places",
+            _when("conv2d", text=" (a filter weight at every position it slides over)"),
+            (
+                "; each use is one path to the loss, and the chain rule gives one term per path, "
+                "∂L/∂z_k · ∂z_k/∂w = ∂L/∂z_k · x_k, then adds the terms: ∂L/∂w = Σ_k x_k ∂L/∂z_k. Each input "
+                "is paired only with the gradient of the output it helped to produce. Multiplying the sum of the "
+                "inputs by the sum of the output gradients, (Σ_k x_k)(Σ_k ∂L/∂z_k), also pairs every input with "
+                "the gradient of every other output: those cross terms are not in the chain rule."
+            ),
+        ],
     ),
     "products": (
         "the chain-rule terms multiplied instead of added",
-        (
-            "When a quantity reaches the loss along several paths, its gradient is the sum of the "
-            "contributions of the paths: ∂L/∂p = Σ_k ∂L/∂z_k · ∂z_k/∂p. The chain rule multiplies along one "
-            "path (the gradient of the next neuron times the local derivative) and adds across paths; the "
-            "product of the contributions of different paths has no meaning."
-        ),
+        [
+            (
+                "When a quantity reaches the loss along several paths, its gradient is the sum of the "
+                "contributions of the paths: ∂L/∂p = Σ_k ∂L/∂z_k · ∂z_k/∂p. The chain rule multiplies along one "
+                "path (the gradient of the next neuron times the local derivative) and adds across paths; the "
+                "product of the contributions of different paths has no meaning."
+            )
+        ],
     ),
     "next_layer_multiplied": (
         "the gradients from the next layer multiplied instead of added",
-        (
-            "A neuron that feeds several neurons of the next layer gets the sum of their gradients, each "
-            "times the weight that connects it to them: ∂L/∂p_j = Σ_k ∂L/∂z_k · W_kj. It does not matter "
-            "whether the next layer is fully connected or a convolution (there only the positions whose "
-            "window covers p_j contribute). The chain rule adds across paths; it never multiplies the "
-            "gradients of different neurons together."
-        ),
+        [
+            (
+                "A neuron that feeds several neurons of the next layer gets the sum of their gradients, each "
+                "times the weight that connects it to them: ∂L/∂p_j = Σ_k ∂L/∂z_k · W_kj."
+            ),
+            _when("conv2d", text=" In a convolution only the positions whose window covers p_j contribute."),
+            " The chain rule adds across paths; it never multiplies the gradients of different neurons together.",
+        ],
     ),
     "local_left_out": (
         "the local derivatives left out",
-        (
-            "Each chain-rule term is the gradient of the next quantity times the local derivative, "
-            "∂L/∂z_k · ∂z_k/∂p. Adding only the gradients ∂L/∂z_k leaves out the weights (or inputs) that "
-            "say how much z_k depends on p; that is why, for example, two pooling neurons that feed the same "
-            "fully connected layer get different gradients: their weights differ."
-        ),
+        [
+            (
+                "Each chain-rule term is the gradient of the next quantity times the local derivative, "
+                "∂L/∂z_k · ∂z_k/∂p. Adding only the gradients ∂L/∂z_k leaves out the weights (or inputs) that "
+                "say how much z_k depends on p"
+            ),
+            _when(
+                POOLS,
+                "linear",
+                text="; that is why, for example, two pooling neurons that feed the same fully connected layer "
+                "get different gradients: their weights differ",
+            ),
+            ".",
+        ],
     ),
     "dropped_term": (
         "one chain-rule term left out",
-        (
-            "Every output that the quantity influences contributes one term to the sum, and the sum needs "
-            "all of them. Only the terms that a ReLU or max-pool cuts are zero (they are listed as cut)."
-        ),
+        [
+            (
+                "Every output that the quantity influences contributes one term to the sum, and the sum needs "
+                "all of them."
+            ),
+            _when(set(CUTTERS), text=" Only the terms that {cutters} cuts are zero (they are listed as cut)."),
+        ],
     ),
     "only_term": (
         "only one chain-rule term kept",
-        (
-            "The quantity influences several outputs, and each of them contributes a term: the chain rule "
-            "adds all of them, not only the one at the first (or the most obvious) position."
-        ),
+        [
+            (
+                "The quantity influences several outputs, and each of them contributes a term: the chain rule "
+                "adds all of them, not only the one at the first (or the most obvious) position."
+            )
+        ],
     ),
     "activation_left_out": (
         "the {kind} derivative left out",
-        (
-            "Between a layer's pre-activation z and its output a = f(z) the chain rule multiplies by "
-            "f'(z): for ReLU that is 1 where z > 0 and 0 elsewhere (so a switched-off unit passes no "
-            "gradient), for leaky ReLU 1 or its slope, for sigmoid σ(z)(1 − σ(z)) = a(1 − a), for tanh "
-            "1 − a², for a softmax ∂p_i/∂z_j = p_i(δ_ij − p_j). Leaving it out treats the activation as "
-            "if it were the identity."
-        ),
+        [
+            "Between a layer's pre-activation z and its output a = f(z) the chain rule multiplies by f'(z).",
+            _when("at:relu", text=" For ReLU: 1 where z > 0 and 0 elsewhere (a switched-off unit passes no gradient)."),
+            _when("at:leaky_relu", text=" For leaky ReLU: 1 where z > 0 and its slope elsewhere."),
+            _when("at:sigmoid", text=" For sigmoid: σ(z)(1 − σ(z)) = a(1 − a)."),
+            _when("at:tanh", text=" For tanh: 1 − a²."),
+            _when("at:softmax", text=" For softmax: ∂p_i/∂z_j = p_i(δ_ij − p_j)."),
+            " Leaving it out treats the activation as if it were the identity.",
+            _when("fused:sigmoid", text=" With binary cross-entropy on a sigmoid the two steps give ∂L/∂z = ŷ − y."),
+            _when("fused:softmax", text=" With cross-entropy on a softmax the two steps give ∂L/∂z = p − y."),
+        ],
     ),
     "maxpool_all": (
         "the max-pool gradient sent to every element of the window",
-        (
-            "Max-pooling passes on only the largest element of each window, so only that element "
-            "influences the loss: it gets the whole gradient of the window's output and the other elements "
-            "get 0 (a tie goes to the first maximum in row-major order, as in PyTorch). Sending the gradient "
-            "to every element treats the max as if it were a sum."
-        ),
+        [
+            (
+                "Max-pooling passes on only the largest element of each window, so only that element "
+                "influences the loss: it gets the whole gradient of the window's output and the other elements "
+                "get 0 (a tie goes to the first maximum in row-major order, as in PyTorch). Sending the gradient "
+                "to every element treats the max as if it were a sum."
+            )
+        ],
     ),
     "softmax_diagonal": (
         "the softmax cross terms dropped",
-        (
-            "Every softmax output depends on every input, because they share the denominator: "
-            "∂p_i/∂z_j = p_i(δ_ij − p_j). Using only the diagonal p_i(1 − p_i) leaves out the terms "
-            "−p_i p_j for j ≠ i. With cross-entropy the whole sum collapses to ∂L/∂z_i = p_i − y_i."
-        ),
+        [
+            (
+                "Every softmax output depends on every input, because they share the denominator: "
+                "∂p_i/∂z_j = p_i(δ_ij − p_j). Using only the diagonal p_i(1 − p_i) leaves out the terms "
+                "−p_i p_j for j ≠ i."
+            ),
+            _when("fused:softmax", text=" With cross-entropy the whole sum collapses to ∂L/∂z_i = p_i − y_i."),
+        ],
     ),
     "factor_two": (
         "the factor 2 of the squared error dropped",
-        (
-            "d/do (o − y)² = 2(o − y): the 2 from the power rule stays in every gradient, unless the loss "
-            "is defined with a ½ in front (reduction: half_sum), which cancels it."
-        ),
+        [
+            (
+                "d/do (o − y)² = 2(o − y): the 2 from the power rule stays in every gradient, unless the loss "
+                "is defined with a ½ in front (reduction: half_sum), which cancels it."
+            )
+        ],
     ),
     "mean": (
         "the 1/n of the mean squared error dropped",
-        "With reduction: mean the loss is (1/n) Σ_i (o_i − y_i)², so every gradient carries the factor 1/n.",
+        ["With reduction: mean the loss is (1/n) Σ_i (o_i − y_i)², so every gradient carries the factor 1/n."],
     ),
     "sign": (
         "a sign error",
-        (
-            "The result is exactly minus the right one. A usual source is the difference in the loss: "
-            "∂/∂o (o − y)² = +2(o − y), and through a softmax with cross-entropy ∂L/∂z = p − y, not y − p."
-        ),
+        [
+            "The result is exactly minus the right one.",
+            _when("loss:mse", text=" A usual source is the difference in the loss: ∂/∂o (o − y)² = +2(o − y)."),
+            _when("fused:softmax", text=" Through a softmax with cross-entropy ∂L/∂z = p − y, not y − p."),
+            _when("fused:sigmoid", text=" Through a sigmoid with binary cross-entropy ∂L/∂z = ŷ − y, not y − ŷ."),
+        ],
     ),
     "flatten_transposed": (
         "the flatten order transposed",
-        (
-            "Flatten reads its input row by row, one channel after the other, as PyTorch does: "
-            "f[(c·H + i)·W + j] = x[c, i, j]. Reading it column by column (or with the channels last) "
-            "sends the gradient of each f_k back to the wrong element of the feature map."
-        ),
+        [
+            (
+                "Flatten reads its input row by row, one channel after the other, as PyTorch does: "
+                "f[(c·H + i)·W + j] = x[c, i, j]. Reading it column by column (or with the channels last) "
+                "sends the gradient of each f_k back to the wrong element of the feature map."
+            )
+        ],
     ),
     "residual_averaged": (
         "a residual gradient averaged instead of summed",
-        (
-            "A tensor read by several layers (the input of a residual block: its branch and the identity "
-            "skip) reaches the loss along every branch, and the chain rule adds one term per path: "
-            "∂L/∂x = Σ_branches ∂L/∂x|branch. At an add, the + copies the gradient to both branches "
-            "(∂(a + b)/∂a = 1), so each branch gets the whole gradient; dividing by the number of branches "
-            "would be right only if the forward pass had averaged them."
-        ),
+        [
+            (
+                "A tensor read by several layers (the input of a residual block: its branch and the identity "
+                "skip) reaches the loss along every branch, and the chain rule adds one term per path: "
+                "∂L/∂x = Σ_branches ∂L/∂x|branch. At an add, the + copies the gradient to both branches "
+                "(∂(a + b)/∂a = 1), so each branch gets the whole gradient; dividing by the number of branches "
+                "would be right only if the forward pass had averaged them."
+            )
+        ],
     ),
     "kink_convention": (
         "the other convention at a kink ({what})",
-        (
-            "Not a chain-rule mistake: at this config's numbers a value sits exactly on a kink, where "
-            "calculus leaves a choice (any subgradient is valid). PyTorch, and so cnnderive, take "
-            "ReLU'(0) = 0 (leaky ReLU'(0) = its slope) and send a max-pool window's gradient to its first "
-            "maximum in row-major order; your value follows another valid choice. Under PyTorch's "
-            "convention the gradient is the one given above."
-        ),
+        [
+            (
+                "Not a chain-rule mistake: at this config's numbers a value sits exactly on a kink, where "
+                "calculus leaves a choice (any subgradient is valid). PyTorch, and so cnnderive,"
+            ),
+            _when("relu", text=" take ReLU'(0) = 0"),
+            _when("leaky_relu", text=" take leaky ReLU'(0) = its slope"),
+            _when(RECTIFIERS, "maxpool2d", text=" and"),
+            _when("maxpool2d", text=" send a max-pool window's gradient to its first maximum in row-major order"),
+            (
+                "; your value follows another valid choice. Under PyTorch's convention the gradient is the one "
+                "given above."
+            ),
+        ],
     ),
 }
+
+
+def network_features(network) -> frozenset[str]:
+    """What a paragraph may mention: the layer kinds, the loss (`loss:mse`), a loss taken through the
+    final softmax or sigmoid in one step (`fused:softmax`)."""
+    features = {layer.kind for layer in network.layers} | {f"loss:{network.loss.kind}"}
+    if network.fused_loss():
+        features.add(f"fused:{network.layers[-1].kind}")
+    return frozenset(features)
+
+
+def explanation(key: str, features: frozenset[str]) -> str:
+    """The paragraph of a mistake, with only the parts about what this network has."""
+    said = []
+    for part in EXPLANATIONS[key][1]:
+        if isinstance(part, str):
+            said.append(part)
+        elif all(condition & features for condition in part[0]):
+            said.append(part[1])
+    cutters = [words for kind, words in CUTTERS.items() if kind in features]
+    text = "".join(said)
+    if "{cutters}" in text:
+        text = text.replace("{cutters}", ", ".join(cutters[:-1]) + (" or " if len(cutters) > 1 else "") + cutters[-1])
+    return text

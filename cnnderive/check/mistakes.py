@@ -16,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from .explanations import EXPLANATIONS
+from .explanations import EXPLANATIONS, explanation, network_features
 
 MODIFIERS = {"sign": "a sign error", "factor_two": "the factor 2 dropped"}
 
@@ -30,6 +30,12 @@ class Mistake:
     explanation: str
     term: object | None = None  # the chain-rule term a dropped/only-term mistake is about
     also: tuple[str, ...] = ()  # modifiers on top: "sign", "factor_two"
+    terms: tuple = ()  # every term it may be about, when terms of equal value give the same mistake
+
+    @property
+    def about(self) -> tuple:
+        """The chain-rule terms this mistake names (none for most)."""
+        return self.terms or (() if self.term is None else (self.term,))
 
     @property
     def name(self) -> str:
@@ -54,25 +60,27 @@ class Track:
     pick: Callable  # Pass -> the asked gradient out of it
 
 
-def mistake(key: str, term=None, also: tuple[str, ...] = (), **fill) -> Mistake:
-    title, explanation = EXPLANATIONS[key]
-    return Mistake(key, title.format(**fill), explanation, term, also)
+def mistake(key: str, features: frozenset[str], term=None, at: str | None = None, **fill) -> Mistake:
+    """The named mistake, its paragraph about what this network has (`features`) and, for a layer's
+    rule done wrong, about that layer's kind (`at`)."""
+    about = features | {f"at:{at}"} if at else features
+    return Mistake(key, EXPLANATIONS[key][0].format(**fill), explanation(key, about), term)
 
 
 def variants(network, terms, track: Track, backward: bool = True) -> list[Variant]:
     """Every mistaken version of the asked gradient that applies here, also with a sign or factor-2 slip."""
-    right = track.right
-    base = chain_variants(terms, track)
+    right, features = track.right, network_features(network)
+    base = chain_variants(terms, track, features)
     if backward:
-        base += backward_variants(network, track) + kink_variants(network, track)
+        base += backward_variants(network, track, features) + kink_variants(network, track, features)
     found = list(base)
     mse = network.loss.kind == "mse"
-    found.append(Variant(mistake("sign"), -right))
+    found.append(Variant(mistake("sign", features), -right))
     if mse:
-        found.append(Variant(mistake("factor_two"), right / 2))
+        found.append(Variant(mistake("factor_two", features), right / 2))
         size = int(np.prod(network.output_shape))
         if network.loss.reduction == "mean" and size > 1:
-            found.append(Variant(mistake("mean"), right * size))
+            found.append(Variant(mistake("mean", features), right * size))
     for variant in base:
         m = variant.mistake
         found.append(Variant(dataclasses.replace(m, also=("sign",)), -variant.expr))
@@ -81,7 +89,7 @@ def variants(network, terms, track: Track, backward: bool = True) -> list[Varian
     return found
 
 
-def chain_variants(terms, track: Track, most: int = 32) -> list[Variant]:
+def chain_variants(terms, track: Track, features: frozenset[str], most: int = 32) -> list[Variant]:
     """The chain-rule terms combined wrongly: a product of sums, products, local factors or a term left out."""
     pairs = list(zip(terms, track.pairs))
     live = [(term, pair) for term, pair in pairs if term.cut is None]
@@ -89,17 +97,17 @@ def chain_variants(terms, track: Track, most: int = 32) -> list[Variant]:
     found = []
     if len(pairs) > 1:
         deltas = _sum(delta for _, (delta, _) in pairs)
-        found.append(Variant(mistake("product_of_sums"), _sum(local for _, (_, local) in pairs) * deltas))
+        found.append(Variant(mistake("product_of_sums", features), _sum(local for _, (_, local) in pairs) * deltas))
         if live and len(live) != len(pairs):
-            found.append(Variant(mistake("product_of_sums"), _sum(local for _, (_, local) in live) * deltas))
+            found.append(Variant(mistake("product_of_sums", features), _sum(local for _, (_, local) in live) * deltas))
     if len(live) > 1:
-        found.append(Variant(mistake("products"), _product(products)))
+        found.append(Variant(mistake("products", features), _product(products)))
         if len(live) <= most:
             for (term, _), product in zip(live, products):
-                found.append(Variant(mistake("dropped_term", term), track.right - product))
-                found.append(Variant(mistake("only_term", term), product))
+                found.append(Variant(mistake("dropped_term", features, term), track.right - product))
+                found.append(Variant(mistake("only_term", features, term), product))
     if live and any(local != 1 for _, (_, local) in live):
-        found.append(Variant(mistake("local_left_out"), _sum(delta for _, (delta, _) in live)))
+        found.append(Variant(mistake("local_left_out", features), _sum(delta for _, (delta, _) in live)))
     return found
 
 
@@ -215,7 +223,7 @@ ACTIVATION_NAMES = {
 }
 
 
-def backward_variants(network, track: Track) -> list[Variant]:
+def backward_variants(network, track: Track, features: frozenset[str]) -> list[Variant]:
     """The backward pass rerun with one layer's rule done wrong, for every layer where that can happen."""
     layers, fused = network.layers, network.fused_loss()
     found = []
@@ -226,15 +234,17 @@ def backward_variants(network, track: Track) -> list[Variant]:
             rule = make(layer)
             if rule is not None:
                 passed = track.run({k: rule})
-                found.append(Variant(mistake(key, kind=ACTIVATION_NAMES.get(layer.kind, "")), track.pick(passed)))
+                named = mistake(key, features, at=layer.kind, kind=ACTIVATION_NAMES.get(layer.kind, ""))
+                found.append(Variant(named, track.pick(passed)))
     if not network.is_chain():  # a tensor read by several layers: its parts averaged, not summed
         passed = track.run({"combine": _averaged})
-        found.append(Variant(mistake("residual_averaged"), track.pick(passed)))
+        found.append(Variant(mistake("residual_averaged", features), track.pick(passed)))
     if fused:
         last = layers[-1]
         for key, make in FUSED_WRONG_RULES.get(last.kind, []):
             passed = track.run({"fused": make(network.loss)})
-            found.append(Variant(mistake(key, kind=ACTIVATION_NAMES[last.kind]), track.pick(passed)))
+            named = mistake(key, features, at=last.kind, kind=ACTIVATION_NAMES[last.kind])
+            found.append(Variant(named, track.pick(passed)))
     return found
 
 
@@ -246,7 +256,7 @@ def _averaged(parts: list, ops):
     return total * ops.const(Fraction(1, len(parts)))
 
 
-def kink_variants(network, track: Track) -> list[Variant]:
+def kink_variants(network, track: Track, features: frozenset[str]) -> list[Variant]:
     """The backward pass with an exact kink decided by the other convention: ReLU'(0) = 1 at an
     input exactly 0, or a tied max-pool window's gradient sent to another of its maxima."""
     found, values = [], network.rational_values
@@ -257,13 +267,13 @@ def kink_variants(network, track: Track) -> list[Variant]:
             if zeros.any():
                 rule = _with_kinks(layer, np.asarray(kinks, dtype=bool) | zeros)
                 passed = track.run({k: rule})
-                found.append(
-                    Variant(mistake("kink_convention", what="derivative 1 at an input exactly 0"), track.pick(passed))
-                )
+                named = mistake("kink_convention", features, what="derivative 1 at an input exactly 0")
+                found.append(Variant(named, track.pick(passed)))
         elif layer.kind == "maxpool2d":
             for other in _other_winners(layer, x, kinks):
                 passed = track.run({k: _with_kinks(layer, other)})
-                found.append(Variant(mistake("kink_convention", what="another of a tie's maxima"), track.pick(passed)))
+                named = mistake("kink_convention", features, what="another of a tie's maxima")
+                found.append(Variant(named, track.pick(passed)))
     return found
 
 

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from ..errors import UserError
-from .common import guarded, load_derivation, options_of
+from .common import guarded, options_of
+from .loading import example_of, load_any
 
 
 @guarded
@@ -40,6 +41,9 @@ def explain(
         int | None, typer.Option("--width", min=40, help="columns to lay out for (default: terminal)")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing --svg or --html file")] = False,
+    example: Annotated[
+        int | None, typer.Option("--example", min=1, help="a batch config: only this example (1 to N), alone")
+    ] = None,
 ) -> None:
     """The derivation step by step: network, forward pass, backward pass (or one element with --param)."""
     from ..derivation.steps import build_steps
@@ -55,10 +59,21 @@ def explain(
             "--to-input is for the whole pass; with --param name the input element instead", field="--to-input"
         )
     check_outputs([(svg, "--svg"), (html, "--html")], force)
-    derivation = load_derivation(net, options_of(ctx))
+    derivation = example_of(load_any(net, options_of(ctx)), example)
     selected = _selected(derivation.network, param) if param else None
-    steps = build_steps(derivation)
-    items = param_explanation(steps, *selected, expand=expand) if selected else explanation(steps, to_input)
+    if hasattr(derivation, "examples"):  # a whole batch: each example, then the batch's sums
+        from ..printers.explain_batch import batch_explanation
+
+        if selected:
+            raise UserError(
+                "--param on a batch: add --example n for one example's chain rule "
+                "(cnnderive grad NET.yaml --param P shows the batch gradient)",
+                field="--param",
+            )
+        items = batch_explanation(derivation, to_input)
+    else:
+        steps = build_steps(derivation)
+        items = param_explanation(steps, *selected, expand=expand) if selected else explanation(steps, to_input)
     console = make_console(record=bool(svg or html), width=width)
     for item in items:
         console.print(item)

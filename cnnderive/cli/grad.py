@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from .common import guarded, load_derivation, options_of
+from .common import guarded, options_of
+from .loading import load_any
 
 
 @guarded
@@ -20,17 +21,22 @@ def grad(
         bool, typer.Option("--json", help="print the JSON document of the spec instead of a table")
     ] = False,
 ) -> None:
-    """The gradient of the loss for every parameter: chain-rule form and value (and the new weights after
-    the config's `train:` step)."""
+    """The gradient of the loss for every parameter: chain-rule form and value (and, with train:, the new weights)."""
     from ..derivation.names import parse_parameter
 
-    derivation = load_derivation(net, options_of(ctx), exact=None if not json else False)
+    derivation = load_any(net, options_of(ctx), exact=None if not json else False)
     selected = parse_parameter(derivation.network, param) if param else None
     if json:
         from ..printers.json_out import render
 
         only = selected[0].name if selected else None
         typer.echo(render(derivation, only))
+        return
+    if hasattr(derivation, "examples"):  # a batch: each example's part and the 1/N
+        from ..printers.explain_batch import batch_gradient_table
+        from ..printers.terminal import make_console
+
+        make_console().print(batch_gradient_table(derivation, selected))
         return
     from ..printers.explain_update import update_section
     from ..printers.terminal import gradient_table, make_console

@@ -14,7 +14,8 @@ import typer
 
 from ..errors import UserError
 from ..files import check_outputs, temporary_folder, write_atomic
-from .common import guarded, load_derivation, options_of
+from .common import guarded, options_of
+from .loading import example_of, load_any
 
 
 class Heading(str, Enum):
@@ -67,6 +68,9 @@ def latex(
     ] = False,
     pdf: Annotated[bool, typer.Option("--pdf", help="also run pdflatex and write FILE.pdf next to FILE.tex")] = False,
     force: Annotated[bool, typer.Option("--force", help="replace FILE.tex (and FILE.pdf) if they exist")] = False,
+    example: Annotated[
+        int | None, typer.Option("--example", min=1, help="a batch config: only this example (1 to N), alone")
+    ] = None,
 ) -> None:
     """The derivation as a LaTeX document that compiles with pdflatex: forward, backward, each gradient."""
     from ..derivation.steps import build_steps
@@ -76,15 +80,22 @@ def latex(
     output = None if output == "-" else output  # the usual spelling of standard output
     pdf_path = _pdf_path(output, snippet) if pdf else None
     check_outputs([(output, "-o"), (pdf_path, "--pdf")], force)
-    derivation = load_derivation(net, options_of(ctx))
+    derivation = example_of(load_any(net, options_of(ctx)), example)
     selected = _selected(derivation.network, param) if param else None
+    if selected and hasattr(derivation, "examples"):
+        raise UserError("--param on a batch: add --example n for one example's chain rule", field="--param")
     top = top_heading.value if top_heading else ("subsection" if snippet else "section")
     if top == "chapter" and not snippet:
         raise UserError(
             "the document is an article, which has no chapters; use it with --snippet", field="--top-heading"
         )
     options = Options(to_input=to_input, all_elements=all_elements, program_names=program_names, top=top)
-    document = render(build_steps(derivation), selected, snippet=snippet, options=options)
+    if hasattr(derivation, "examples"):  # a batch: each example, then the batch's sums
+        from ..printers.latex_batch import render_batch
+
+        document = render_batch(derivation, snippet=snippet, options=options)
+    else:
+        document = render(build_steps(derivation), selected, snippet=snippet, options=options)
     if output is None:
         sys.stdout.write(document)
         return

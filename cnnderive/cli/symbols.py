@@ -14,7 +14,7 @@ def symbols(
     ctx: typer.Context,
     net: Annotated[str, typer.Argument(help="the network config (YAML)", metavar="NET.yaml")],
 ) -> None:
-    """Every canonical name (inputs, parameters, layer outputs, target) with its textbook aliases and value."""
+    """Every name you can use (input, parameters, layer outputs, target): as printed, as typed, in LaTeX, with its value."""
     from ..printers.terminal import make_console, symbols_view
 
     derivation = load_derivation(net, options_of(ctx))

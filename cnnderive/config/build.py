@@ -11,6 +11,7 @@ import yaml
 
 from ..errors import ConfigError, ShapeError, UserError, one_line
 from ..files import read_regular
+from ..maths.batch import Batch
 from ..maths.layers import LAYER_KINDS, Layer, Setting
 from ..maths.losses import LOSS_KINDS, WeightDecay
 from ..maths.network import SGD, Network
@@ -35,17 +36,39 @@ def load(path: str | Path, max_work: int = LIMITS["work"]) -> Network:
 
     Only a regular file of at most MAX_CONFIG_BYTES is read; `max_work` bounds the multiply-adds of one pass.
     """
+    return _single(load_any(path, max_work))
+
+
+def load_any(path: str | Path, max_work: int = LIMITS["work"]) -> Network | Batch:
+    """As `load`, but a config whose input is a mini-batch gives a Batch of examples."""
     path = str(path)
     data = read_regular(path, MAX_CONFIG_BYTES, "the config")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise UserError(f"cannot read the config: {error}", file=path) from None
-    return loads(text, path, max_work)
+    return loads_any(text, path, max_work)
 
 
 def loads(text: str, source: str = "<config>", max_work: int = LIMITS["work"]) -> Network:
     """Validate config text; `source` names it in error messages."""
+    return _single(loads_any(text, source, max_work))
+
+
+def _single(found: Network | Batch) -> Network:
+    """The network of a one-example config; a batch is refused by the commands that take one example."""
+    if isinstance(found, Batch):
+        raise UserError(
+            f"the input is a batch of {found.size} examples, and this command takes one example "
+            "(explain, grad, latex and check take a batch)",
+            file=found.source,
+            field="input",
+        )
+    return found
+
+
+def loads_any(text: str, source: str = "<config>", max_work: int = LIMITS["work"]) -> Network | Batch:
+    """Validate config text: one Network, or a Batch when the input holds several examples."""
     deep = too_deep(text)
     if deep is not None:
         raise UserError(
@@ -85,12 +108,15 @@ def loads(text: str, source: str = "<config>", max_work: int = LIMITS["work"]) -
         raise UserError("the config is nested too deeply", file=source) from None
 
 
-def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network:
+def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network | Batch:
     top = Fields(data, (), "a mapping with input, layers and loss")
     name = one_line(top.string("name", Path(source).stem))  # every printer then shows it as plain text
     seed = top.int("seed", 0, minimum=0, maximum=2**63 - 1)
-    inputs = _input(top.get("input"), seed)
-    raw_layers = top.get("layers")
+    from .batch import batch_inputs, build_batch  # a mini-batch: several inputs through the same layers
+
+    raw_input, raw_layers = top.get("input"), top.get("layers")
+    examples = batch_inputs(raw_input, raw_layers)
+    inputs = _input(raw_input, seed) if examples is None else examples[0]
     if not isinstance(raw_layers, list):
         raise ConfigError("expected a list of layers", ("layers",))
     layers: list[Layer] = []
@@ -107,6 +133,8 @@ def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network:
     unread = values.unread()
     if unread:
         raise ConfigError(f"no later layer reads the output of {', '.join(unread)} (see `from`)", ("layers",))
+    if examples is not None:
+        return build_batch(top, (name, source), examples, layers, params, budget)
     loss, target, decay = _loss(top.get("loss"), layers, shape)
     raw_train = top.get("train", None)
     top.finish()

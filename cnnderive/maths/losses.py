@@ -22,6 +22,7 @@ class MSE:
         "reduction": Setting("reduction", "choice", "mean", options=("mean", "sum", "half_sum"))
     }
     takes_class_index: ClassVar[bool] = False
+    rational: ClassVar[bool] = True  # maps rational outputs to a rational loss and gradient
     reduction: str = "mean"
 
     @classmethod
@@ -51,6 +52,7 @@ class CrossEntropy:
     kind: ClassVar[str] = "cross_entropy"
     settings: ClassVar[dict[str, Setting]] = {}
     takes_class_index: ClassVar[bool] = True  # a class index stands for its one-hot vector
+    rational: ClassVar[bool] = False
     on: str = "softmax"
     target_sums_to_one: bool = True  # then dL/dz through a softmax is exactly p - t
 
@@ -189,7 +191,71 @@ class WeightDecay:
         return numerators.astype(object) * (self.rate.numerator * scale), extra
 
 
+@dataclass(frozen=True)
+class Hinge:
+    """The multiclass SVM loss: the sum over j != y of max(0, s_j - s_y + margin), as CS231n writes it
+    (`sum`), or that divided by the number of classes (`mean`, PyTorch's MultiMarginLoss). A margin of
+    exactly 0 is inactive (derivative 0, as ReLU'(0) and PyTorch). Which margins are active is decided
+    once, exactly, by the network (`active`); every track then follows it."""
+
+    kind: ClassVar[str] = "hinge"
+    settings: ClassVar[dict[str, Setting]] = {
+        "margin": Setting("margin", "number", Fraction(1)),
+        "reduction": Setting("reduction", "choice", "sum", options=("sum", "mean")),
+    }
+    takes_class_index: ClassVar[bool] = True
+    rational: ClassVar[bool] = True
+    margin: Fraction = Fraction(1)
+    reduction: str = "sum"
+    label: int = 0
+    active: tuple[bool, ...] | None = None  # set by Network once the kinks are decided
+
+    @classmethod
+    def create(cls, layers: list[Layer], target: np.ndarray, **settings: object) -> Hinge:
+        if sorted(target) != [0] * (len(target) - 1) + [1]:
+            raise ShapeError("hinge needs a class index (or a one-hot list) as its target", "target")
+        if settings.get("margin", 1) <= 0:
+            raise ShapeError(f"margin must be above 0, found {settings['margin']}", "margin")
+        return cls(label=int(np.argmax(np.asarray(target, dtype=float))), **settings)
+
+    def describe(self) -> str:
+        return f"multiclass hinge (margin {self.margin}, {self.reduction})"
+
+    def decide(self, out, target) -> tuple[bool, ...]:
+        """Which margins are active: s_j - s_y + margin > 0, for j != y (never at y)."""
+        s, y = out.reshape(-1), self.label
+        return tuple(bool(j != y and s[j] - s[y] > -self.margin) for j in range(s.size))
+
+    def margins(self, out) -> list:
+        """s_j - s_y + margin for every class j (None at the label y), on the values given."""
+        s, y = out.reshape(-1), self.label
+        return [None if j == y else s[j] - s[y] + self.margin for j in range(s.size)]
+
+    def _scale(self, ops, size: int):
+        return ops.const(Fraction(1, size) if self.reduction == "mean" else Fraction(1))
+
+    def value(self, out, target, ops):
+        s, y = out.reshape(-1), self.label
+        total = ops.const(0)
+        for j in np.flatnonzero(self._active(out)):
+            total = total + (s[j] - s[y] + ops.const(self.margin))
+        return total * self._scale(ops, s.size)
+
+    def delta(self, out, target, ops):
+        s, active = out.reshape(-1), self._active(out)
+        scale, zero = self._scale(ops, s.size), ops.const(0)
+        delta = np.array([scale if on else zero for on in active], dtype=s.dtype)
+        delta[self.label] = -scale * ops.const(sum(active))
+        return delta.reshape(out.shape)
+
+    def _active(self, out) -> tuple[bool, ...]:
+        if self.active is None:
+            raise RuntimeError("the hinge margins are decided by the network before the loss is used")
+        return self.active
+
+
 LOSS_KINDS: dict[str, type] = {
     "cross_entropy": CrossEntropy,
     "mse": MSE,
+    "hinge": Hinge,
 }

@@ -149,6 +149,12 @@ class Network:
                 judge.advance(position)
             else:
                 exact_values.append(exact)
+        if hasattr(self.loss, "decide"):  # a loss with kinks of its own (the hinge's margins)
+            if judge is None:
+                decided = self.loss.decide(exact_values[-1], self.target)
+            else:
+                decided = judge.decide_loss(self.loss, self.target)
+            self.loss = replace(self.loss, active=decided)
         self._kinks, self._rational_values = kinks, exact_values
         self._kink_notes = judge.notes if judge is not None else []
 
@@ -158,9 +164,12 @@ class Network:
         if all(self.inputs_of(k) == (k,) for k in range(start, len(self.layers))):
             return True
         kinked = [layer for layer in self.layers[start + 1 :] if type(layer).decide is not Layer.decide]
+        if hasattr(self.loss, "decide"):  # the hinge's margins are kinks too
+            kinked.append(self.loss)
         if kinked:
+            name = getattr(kinked[0], "name", "the loss")
             raise UserError(
-                f"{kinked[0].name} ({kinked[0].kind}) comes after {self.layers[start].name} "
+                f"{name} ({kinked[0].kind}) comes after {self.layers[start].name} "
                 f"({self.layers[start].kind}) in a network with skip, add or concat there; its kinks are decided "
                 "exactly only before the first sigmoid, tanh or softmax, or in a chain"
             )
@@ -237,7 +246,7 @@ class Network:
 
     def is_rational(self) -> bool:
         """True when every value is rational (no exp, log or tanh anywhere, MSE loss)."""
-        return all(layer.rational for layer in self.layers) and self.loss.kind == "mse"
+        return all(layer.rational for layer in self.layers) and self.loss.rational
 
 
 def _sum_parts(parts: dict[int, list], value: int, ops, combine=None):

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from ..check.checker import Comparison, ExprVerdict, ValueVerdict
 from ..check.mistakes import Mistake
+from ..check.stand_ins import StandIn
 from ..derivation.records import Term
 from .numbers import DIGITS
 from .sympy_names import TextbookPrinter
@@ -86,8 +87,12 @@ class CheckView:
         for k, mistake in enumerate(found):
             title = Text(lead if k == 0 else "or: ", style="bold")
             title.append(mistake.name, style="bold yellow")
-            if mistake.term is not None:
-                title.append(f": {self.term_label(mistake.term)} (= {value_text(mistake.term.value)})")
+            about = mistake.about
+            if len(about) == 1:
+                title.append(f": {self.term_label(about[0])} (= {value_text(about[0].value)})")
+            elif about:
+                title.append(": " + " or ".join(self.term_label(t) for t in about))
+                title.append(f" (each = {value_text(about[0].value)})")
             parts += [title, Padding(Text(mistake.explanation), (0, 0, 0, 2))]
         return parts
 
@@ -152,10 +157,10 @@ class CheckView:
                 Text.assemble(
                     ("✓ right: ", "bold green"),
                     "the same function of the inputs and parameters as the chain rule's "
-                    f"(value here {value_text(verdict.right_value)}; ReLU masks and max-pool choices as in this config)",
+                    f"(value here {value_text(verdict.right_value)}{self.kinks_fixed()})",
                 )
             )
-            return parts
+            return parts + [self.stand_in(note) for note in verdict.stand_ins]
         if verdict.verdict == "same_value":
             parts.append(
                 Text.assemble(
@@ -178,6 +183,27 @@ class CheckView:
             parts += self.comparison(verdict.comparison)
         return parts
 
+    def stand_in(self, note: StandIn) -> Text:
+        yours, chain = self.maths(note.yours), self.maths(note.chain)
+        why = f"both are {self.maths(note.element)} here" if note.element is not None else "they are equal here"
+        through = " and ".join(self.kink_words("s")) or "numbers"
+        return Text.assemble(
+            ("note: ", "bold yellow"),
+            f"the chain-rule term uses {chain}, not {yours}: {why} (through this config's {through}), so yours "
+            f"is right for these numbers, but {yours} and {chain} can differ for others.",
+        )
+
+    def kinks_fixed(self) -> str:
+        words = self.kink_words("s")
+        return f"; {' and '.join(words)} as in this config" if words else ""
+
+    def kink_words(self, plural: str = "") -> list[str]:
+        """The kinds of kink this network has, in words: ReLU mask(s), max-pool choice(s)."""
+        kinds = {layer.kind for layer in self.network.layers}
+        return ["ReLU mask" + plural] * bool(kinds & {"relu", "leaky_relu"}) + ["max-pool choice" + plural] * (
+            "maxpool2d" in kinds
+        )
+
     def nearby(self, verdict: ExprVerdict) -> list:
         near = verdict.nearby
         if near is None:
@@ -187,6 +213,25 @@ class CheckView:
             where = f"with {self.maths(symbol)} = {value_text(new)} instead of {value_text(old)}"
         else:
             where = "with every input and parameter 0.1 larger"
+        if near.across_kink:
+            kinds = {layer.kind for layer in self.network.layers}
+            kinks = " or ".join("a " + words for words in self.kink_words()) or "a kink"
+            text = (
+                f"They agree near here wherever this config's kinks are decided as here, and differ only across "
+                f"one: {where}, {kinks} changes, and there the chain rule above is not the gradient (so no value "
+                "from there is quoted)."
+            )
+            if near.exact_kink:
+                conventions = ["ReLU'(0) = 0"] * ("relu" in kinds) + ["leaky ReLU'(0) = its slope"] * (
+                    "leaky_relu" in kinds
+                )
+                conventions += ["a tie's gradient to its first maximum"] * ("maxpool2d" in kinds)
+                text += (
+                    " This config sits exactly on a kink, where the derivative is a convention (PyTorch: "
+                    + "; ".join(conventions)
+                    + ")."
+                )
+            return [Text(text)]
         return [
             Text(
                 f"They differ nearby: {where}, yours is {value_text(near.yours)} "

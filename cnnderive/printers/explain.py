@@ -32,11 +32,14 @@ CONVENTIONS = (
 )
 
 
-def explanation(steps, to_input: bool = False) -> list[RenderableType]:
-    """The whole explanation: overview, forward pass, backward pass (with `to_input`, down to dL/dx)."""
+def explanation(steps, to_input: bool = False, title: bool = True, glance: bool = True) -> list[RenderableType]:
+    """The whole explanation: overview, forward pass, backward pass (with `to_input`, down to dL/dx).
+
+    An example of a batch is shown without the `title` (the batch has it), and after the first without the `glance`."""
     view = View(steps, to_input=to_input)
-    items: list[RenderableType] = [Text(view.network.name, style="bold"), Text()]
-    items += [Rule("The network at a glance", align="left"), overview(view), prose(CONVENTIONS), Text()]
+    items: list[RenderableType] = [Text(view.network.name, style="bold"), Text()] if title else []
+    if glance:
+        items += [Rule("The network at a glance", align="left"), overview(view), prose(CONVENTIONS), Text()]
     if view.symbolic is None:
         items += [
             prose(

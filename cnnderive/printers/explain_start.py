@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.text import Text
 
 from .explain_view import ACCENT, View, equation, indent, prose
-from .matrices import put
+from .matrices import number_text, put
 
 
 def fused_start(view: View) -> Group:
@@ -53,10 +53,32 @@ def loss_start(view: View) -> Group:
     out = loss.output
     head = Text(f"loss → {out.unicode()}", style=ACCENT)
     put(head, f"  {view.network.loss.describe()}", "bold")
-    items: list = []
+    items: list = _hinge_margins(view) if view.network.loss.kind == "hinge" else []
     if view.symbolic is not None:
         delta = sympy.factor_terms(sympy.sympify(view.symbolic.backward.deltas[-1].flat[0]))
         first = (0,) * len(out.shape)
         items.append(equation(f"∂L/∂{out.unicode(first)} = {view.show(delta)}"))
     items.append(view.tensor_view(out, loss.delta, f"∂L/∂{out.unicode()}", approx=view.floats.deltas[-1]))
     return Group(head, indent(*items), Text())
+
+
+def _hinge_margins(view: View) -> list:
+    """The margins of a hinge loss with numbers, and which ones are active: they make the gradient."""
+    loss, out = view.network.loss, view.steps.loss.output
+    y, s = loss.label, out.unicode()
+    margins = loss.margins(view.derivation.values.values[-1])
+    shown = [
+        f"{out.unicode((j,))} - {out.unicode((y,))} + {number_text(loss.margin)} = {number_text(m)}"
+        + (" > 0: active" if on else " ≤ 0: inactive")
+        for j, (m, on) in enumerate(zip(margins, loss.active))
+        if m is not None
+    ]
+    scale = "" if loss.reduction == "sum" else f", all times 1/{len(margins)}"
+    return [
+        prose(
+            f"L adds the margins {s}ⱼ - {s}_y + {number_text(loss.margin)} of the wrong classes j that are above 0 "
+            f"(here y = {y + 1}). Each active margin adds 1 to ∂L/∂{s}ⱼ and -1 to ∂L/∂{out.unicode((y,))}; "
+            f"an inactive one adds nothing (a margin of exactly 0 counts as inactive, as ReLU'(0) = 0){scale}."
+        ),
+        *(equation(line) for line in shown),
+    ]

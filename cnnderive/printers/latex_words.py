@@ -317,4 +317,15 @@ def _ce_delta(doc: Document) -> str:
     return f"$\\partial L/\\partial {o}_k = -y_k/{o}_k$."
 
 
-LOSS_DELTA = {"mse": _mse_delta, "cross_entropy": _ce_delta}
+def _hinge_delta(doc: Document) -> str:
+    o, loss = head(doc.steps.loss.output), doc.network.loss
+    y = loss.label + 1
+    scale = "" if loss.reduction == "sum" else rf", all times $\tfrac{{1}}{{{len(loss.active)}}}$"
+    return (
+        f"each margin ${o}_j - {o}_{{{y}}} + {number(loss.margin).tex}$ of a wrong class $j$ that is above 0 "
+        rf"adds 1 to $\partial L/\partial {o}_j$ and $-1$ to $\partial L/\partial {o}_{{{y}}}$ (a margin of "
+        f"exactly 0 counts as inactive){scale}."
+    )
+
+
+LOSS_DELTA = {"mse": _mse_delta, "cross_entropy": _ce_delta, "hinge": _hinge_delta}

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import sympy
 
 from ...errors import UserError
-from .names import LETTERS, SUBSCRIPTS, SUPERSCRIPTS, NameTable, Textbook, brief
+from .names import LETTERS, SUBSCRIPTS, SUPERSCRIPTS, NameTable, brief
+from .textbook import Textbook
 
 MAX_LENGTH = 20_000  # characters
 MAX_TOKENS = 4_000  # SymPy needs seconds to build a sum of a few thousand terms
@@ -64,14 +65,28 @@ _DOTS = "stands for terms that are not written: write every term (check compares
 LATEX_REFUSED = {
     "sum": "is not read: write the terms of the sum out",
     "prod": "is not read: write the factors out",
-    "partial": "belongs on the left-hand side: give only the formula for the gradient",
+    "partial": (
+        "is read only in a gradient, \\partial L/\\partial NAME or \\frac{\\partial L}{\\partial NAME} (L or C for "
+        "the loss); for the left-hand side give only the formula"
+    ),
     "nabla": "belongs on the left-hand side: give only the formula for the gradient",
 } | {dots: _DOTS for dots in ("dots", "ldots", "cdots", "vdots", "ddots")}
 OPEN, CLOSE = "([{", ")]}"
 UNICODE_WORDS = {"σ": ("func", "sigma"), "π": ("const", sympy.pi), "√": ("func", "sqrt")}
-# ∂L/∂NAME, dL/dNAME, \partial L/\partial NAME, \frac{\partial L}{\partial NAME}: the gradient with respect to NAME
-_DELTA = re.compile(r"∂\s*L\s*/\s*∂\s*|dL\s*/\s*d\s*(?=[A-Za-z\\ŷ])|\\partial\s*L\s*/\s*\\partial\s*")
-_DELTA_FRAC = re.compile(r"\\frac\s*\{\s*\\partial\s*L\s*\}\s*\{\s*\\partial\s*")
+# ∂L/∂NAME, dL/dNAME, \partial L/\partial NAME, \frac{\partial L}{\partial NAME}, and the same with C (the
+# loss as seed 001 calls it): the gradient with respect to NAME
+_DELTA = re.compile(
+    r"∂\s*[LC]\s*/\s*∂\s*|d[LC]\s*/\s*d\s*(?=[A-Za-z\\ŷ])|\\partial\s*[LC]\s*/\s*\\partial\s*", re.ASCII
+)
+_DELTA_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(?:\\partial|d)\s*[LC]\s*\}\s*\{\s*(?:\\partial|d)\s*(?=[A-Za-z\\ŷ])")
+# the ReLU derivative, 1 where z > 0 and 0 elsewhere (ReLU'(0) = 0): relu'(z), step(z), H(z), 1[z > 0]
+STEP_WORDS = {"step", "H", "heaviside", "Heaviside"}
+_RELU_PRIME = re.compile(r"(?:relu|ReLU|Relu|RELU)\s*['′]")
+_STEP_CALL = re.compile(r"\s*\(")
+COMPARISONS = {">=": ">=", "<=": "<=", "≥": ">=", "≤": "<=", ">": ">", "<": "<"}
+LATEX_COMPARISONS = {"gt": ">", "lt": "<", "geq": ">=", "ge": ">=", "leq": "<=", "le": "<="}
+# \mathbb{1} or \mathbf{1} (the 1 of an Iverson bracket), \mathrm{ReLU}'(z), \operatorname{step}(z)
+_LATEX_WORD = re.compile(r"\\(mathbb|mathbf|mathds|mathrm|text|operatorname|boldsymbol)\s*\{\s*([A-Za-z]+|1)\s*\}")
 _HAT = re.compile(r"\\hat\s*(?:\{\s*y\s*\}|y)")
 
 _NUMBER = re.compile(r"([0-9]*)\.?([0-9]*)(?:[eE]([+-]?[0-9]+))?", re.ASCII)
@@ -159,8 +174,13 @@ class Lexer:
     def one(self, c: str) -> None:
         text, pos = self.text, self.pos
         delta = _DELTA_FRAC.match(text, pos) or _DELTA.match(text, pos)
+        latex_word = _LATEX_WORD.match(text, pos) if c == "\\" else None
         if delta:
             self.delta(delta)
+        elif latex_word:
+            self.latex_word(latex_word)
+        elif c in "<>≤≥":
+            self.comparison()
         elif _digit(c) or (c == "." and _digit(text[pos + 1 : pos + 2])):
             self.number()
         elif text.startswith("**", pos):
@@ -200,6 +220,25 @@ class Lexer:
         if unicodedata.category(c)[0] == "N":
             return f"unexpected character {c!r}: write numbers with the digits 0-9"
         return f"unexpected character {c!r}"
+
+    def comparison(self) -> None:
+        """>, <, >=, <=, ≥, ≤: read only inside an Iverson bracket 1[z > 0] (the parser says so elsewhere)."""
+        pos = self.pos
+        two = self.text[pos : pos + 2]
+        written = two if two in COMPARISONS else self.text[pos]
+        self.add("cmp", COMPARISONS[written], pos, pos + len(written))
+
+    def latex_word(self, match: re.Match) -> None:
+        """\\mathbb{1} / \\mathbf{1}: the 1 of an Iverson bracket; \\mathrm{ReLU}'(z), \\operatorname{step}(z)."""
+        start, word = self.pos, match.group(2)
+        if word == "1":
+            self.add("num", sympy.Integer(1), start, match.end())
+        elif _RELU_PRIME.match(word + self.text[match.end() : match.end() + 1]):
+            self.add("func", "step", start, match.end() + 1)
+        elif word in STEP_WORDS or word in FUNCTIONS:
+            self.add("func", "step" if word in STEP_WORDS else word, start, match.end())
+        else:
+            raise self.error(f"\\{match.group(1)}{{{brief(word)}}} is not read here", start, match.end())
 
     def number(self) -> None:
         start = self.pos
@@ -252,6 +291,8 @@ class Lexer:
             self.pos = end + (1 if name in ("left", "right") and self.text[end : end + 1] == "." else 0)
         elif name in LATEX_OPERATORS:
             self.add("op", LATEX_OPERATORS[name], start, end)
+        elif name in LATEX_COMPARISONS:
+            self.add("cmp", LATEX_COMPARISONS[name], start, end)
         elif name in ("frac", "dfrac", "tfrac"):
             self.add("frac", name, start, end)
         elif name == "sqrt":
@@ -271,8 +312,15 @@ class Lexer:
         start = self.pos
         ident = _IDENT.match(self.text, start).group()
         end = start + len(ident)
+        relu_prime = _RELU_PRIME.match(self.text, start)
         if ident in self.table.layer_names and _CANONICAL_PARAM.match(self.text, end):
             self.name(start)  # LAYER.weight[...]: a layer may even be called exp or e
+        elif relu_prime:
+            self.add("func", "step", start, relu_prime.end())
+        elif ident in STEP_WORDS and _STEP_CALL.match(self.text, end):
+            self.add("func", "step", start, end)
+        elif ident.lower() == "relu":
+            raise self.error("relu(...) is not read: write max(0, z) for ReLU, relu'(z) for its derivative", start, end)
         elif ident in FUNCTIONS:
             self.add("func", ident, start, end)
         elif ident in CONSTANTS:
@@ -303,7 +351,7 @@ class Lexer:
         if ident in CANONICAL_HEADS:
             return self.canonical(ident, pos, end)
         letter = _LETTER.match(ident).group()
-        if letter not in LETTERS:
+        if letter not in LETTERS and letter not in self.table.letters:
             raise self.error(self.unknown(ident), pos, end)
         return self.textbook(letter, pos, pos + len(letter))
 

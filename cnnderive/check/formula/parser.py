@@ -3,7 +3,9 @@
 Nothing here evaluates user text. The lexer (lexer.py) cuts the text into tokens; a
 recursive-descent parser builds SymPy objects directly from them: numbers (decimals are exact),
 + - * / ^ ** and unary minus, brackets, implicit multiplication (`2(o - y)`, `2 x_1`), the
-functions exp, log (= ln), sqrt, tanh, sigmoid, max and min, and the names of one network.
+functions exp, log (= ln), sqrt, tanh, sigmoid, max and min, the names of one network, and the
+ReLU derivative as relu'(z), step(z), H(z) or an Iverson bracket 1[z > 0] (\\mathbb{1}[...]): each is
+decided at this config's numbers, exactly, as the ReLU masks are (so it is 0 at z = 0: ReLU'(0) = 0).
 
 The work SymPy does while building is bounded before it is asked for: nesting, functions inside
 functions, exponents (powers of powers too), and the digits of the numbers, written or made by
@@ -16,11 +18,21 @@ from __future__ import annotations
 import sympy
 
 from ...errors import UserError
-from ..compare import MAXIMUM, MINIMUM, check_exp_argument
+from ..numbers import MAXIMUM, MINIMUM, check_exp_argument
+from .indicators import sign_here
 from .lexer import FUNCTIONS, RESERVED_WORDS, FormulaError, Lexer, Token, looks_like_latex, prepared
 from .names import NameTable
 
-__all__ = ["FUNCTIONS", "MAXIMUM", "MINIMUM", "RESERVED_WORDS", "looks_like_latex", "names_read", "parse_formula"]
+__all__ = [
+    "FUNCTIONS",
+    "MAXIMUM",
+    "MINIMUM",
+    "RESERVED_WORDS",
+    "looks_like_latex",
+    "names_read",
+    "parse_formula",
+    "read_formula",
+]
 
 MAX_DEPTH = 40  # nested brackets, signs and powers
 MAX_FUNCTION_DEPTH = 8  # functions inside functions (e^(...) counts as exp)
@@ -34,24 +46,31 @@ CLOSE_OF = {"(": ")", "[": "]", "{": "}"}
 
 def parse_formula(text: str, table: NameTable, latex: bool | None = None) -> sympy.Expr:
     """The formula as a SymPy expression over the network's symbols, or a UserError pointing at the problem."""
+    return read_formula(text, table, latex)[0]
+
+
+def names_read(text: str, table: NameTable, latex: bool | None = None) -> list[tuple[str, sympy.Expr]]:
+    """Each name as written in a formula that parse_formula accepted, with the symbol it was read as
+    (and each indicator such as relu'(z) or 1[z > 0], with the 0 or 1 it was read as)."""
+    return read_formula(text, table, latex)[1]
+
+
+def read_formula(
+    text: str, table: NameTable, latex: bool | None = None
+) -> tuple[sympy.Expr, list[tuple[str, sympy.Expr]]]:
+    """The formula as a SymPy expression, and what each name and indicator in it was read as, in order."""
     text = prepared(text)
     latex = looks_like_latex(text) if latex is None else latex
     tokens = Lexer(text, table, latex).tokens()
+    parser = Parser(text, tokens, latex, table)
     try:
-        expr = Parser(text, tokens, latex, table).parse()
+        expr = parser.parse()
     except RecursionError:
         raise FormulaError(text, "the formula is nested too deeply", 0, len(text)) from None
     if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
         raise FormulaError(text, "the formula is undefined (a division by zero, or log(0)?)", 0, len(text))
-    return expr
-
-
-def names_read(text: str, table: NameTable, latex: bool | None = None) -> list[tuple[str, sympy.Symbol]]:
-    """Each name as written in a formula that parse_formula accepted, with the symbol it was read as."""
-    text = prepared(text)
-    latex = looks_like_latex(text) if latex is None else latex
-    tokens = Lexer(text, table, latex).tokens()
-    return [(text[t.start : t.end], t.value) for t in tokens if t.kind == "name"]
+    names = [(t.start, text[t.start : t.end], t.value) for t in tokens if t.kind == "name"]
+    return expr, [(written, value) for _, written, value in sorted(names + parser.read, key=lambda r: r[0])]
 
 
 def _shown(q: sympy.Rational) -> str:
@@ -83,6 +102,7 @@ class Parser:
         self.depth = 0  # brackets, signs and powers open around the current token
         self.functions = 0  # functions open around it
         self.digits = 0.0  # of the numbers read or built so far
+        self.read: list[tuple[int, str, sympy.Expr]] = []  # each indicator: where, as written, the 0 or 1 read
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -131,8 +151,13 @@ class Parser:
                 if token.kind == "close"
                 else f"unexpected {self.show(token)}"
             )
-            raise self.error(what, token.start, token.end)
+            raise self.error(self.misplaced_comparison(token) or what, token.start, token.end)
         return expr
+
+    def misplaced_comparison(self, token: Token) -> str | None:
+        if token.kind != "cmp":
+            return None
+        return f"{self.show(token)} is read only inside an Iverson bracket, as in 1[z > 0] (1 where z > 0, else 0)"
 
     def show(self, token: Token) -> str:
         return "end of the formula" if token.kind == "end" else repr(self.text[token.start : token.end] or token.value)
@@ -229,6 +254,8 @@ class Parser:
         token = self.take()
         if token.kind == "num":
             self.spend_digits(number_digits(token.value), token.start, token.end)
+            if token.value == 1 and self.peek().kind == "open" and self.peek().value == "[":
+                return self.iverson(token)
             return token.value
         if token.kind in ("name", "const"):
             return token.value
@@ -252,9 +279,38 @@ class Parser:
         self.depth -= 1
         return value
 
+    def iverson(self, one: Token) -> sympy.Expr:
+        """1[z > 0]: 1 where the comparison holds at this config's numbers, else 0; 1[a + b] is 1·(a + b)."""
+        opening = self.take()
+        self.deeper(opening)
+        left = self.sum()
+        if self.peek().kind != "cmp":
+            self.close(opening)
+            self.depth -= 1
+            return left
+        comparison = self.take().value
+        right = self.sum()
+        self.close(opening)
+        self.depth -= 1
+        return self.indicator(left - right, comparison, one.start, self.last_end())
+
+    def indicator(self, difference: sympy.Expr, comparison: str, start: int, end: int) -> sympy.Expr:
+        """0 or 1: the comparison `difference > 0` (or <, >=, <=) decided exactly at this config's numbers,
+        as the ReLU masks are (so relu'(z) is 0 at z = 0, as ReLU'(0) = 0)."""
+        try:
+            sign = sign_here(self.table.symbolic, self.table.evaluator, difference)
+        except UserError as error:
+            raise self.error(error.message, start, end) from None
+        holds = {">": sign > 0, ">=": sign >= 0, "<": sign < 0, "<=": sign <= 0}[comparison]
+        value = sympy.Integer(1 if holds else 0)
+        self.read.append((start, self.text[start:end], value))
+        return value
+
     def close(self, opening: Token) -> None:
         token = self.take()
         want = CLOSE_OF[opening.value]
+        if token.kind == "cmp":
+            raise self.error(self.misplaced_comparison(token), token.start, token.end)
         if token.kind != "close":
             raise self.error(
                 f"expected {want!r} to close the {opening.value!r} opened here", opening.start, token.start + 1
@@ -324,6 +380,8 @@ class Parser:
             return self.build_exp(args[0], start, end)
         if name in ("sigmoid", "sigma"):
             return 1 / (1 + self.build_exp(-args[0], start, end))
+        if name == "step":
+            return self.indicator(args[0], ">", start, end)
         if name in ("max", "min"):
             if all(arg.is_Rational for arg in args):
                 return max(args) if name == "max" else min(args)

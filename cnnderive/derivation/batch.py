@@ -1,0 +1,105 @@
+"""The derivation of a mini-batch: one Derivation per example, and the batch loss and gradients.
+
+L = s·Σₙ ℓₙ with s = 1/N (batch_reduction: mean) or 1 (sum), so ∂L/∂w = s·Σₙ ∂ℓₙ/∂w: each
+example contributes its own chain rule (its own kinks, decided exactly on its own values), and
+the records here keep every example's part next to the total. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+
+import numpy as np
+
+from ..maths.batch import Batch
+from ..maths.network import Pass
+from .budget import BUDGET, Budget
+from .build import Derivation
+
+
+@dataclass(frozen=True)
+class BatchGradient:
+    """∂L/∂w of one parameter tensor: `scale`·Σₙ parts[n], shown exactly when the examples are."""
+
+    name: str  # conv1.weight
+    scale: Fraction  # 1/N or 1
+    parts: list[np.ndarray]  # ∂ℓₙ/∂w of each example, as shown (SymPy numbers or floats)
+    parts_approx: list[np.ndarray]  # the same as floats
+    value: np.ndarray  # ∂L/∂w as shown
+    approx: np.ndarray  # ∂L/∂w as floats
+
+    @property
+    def unscaled(self) -> np.ndarray:
+        """Σₙ ∂ℓₙ/∂w as floats: the batch gradient with the 1/N left out."""
+        return np.sum(self.parts_approx, axis=0)
+
+
+class BatchDerivation:
+    """A Batch with its passes. It offers what `grad --json` reads of a Derivation (`nearest`,
+    `network`, `update`), so the document of spec section 4 holds the batch loss, the N outputs and
+    the batch gradients."""
+
+    def __init__(self, batch: Batch, exact: bool | None = None, budget: Budget = BUDGET) -> None:
+        first = Derivation(batch.first, exact, budget)
+        self.examples = [first] + [Derivation(net, first.exact, budget) for net in batch.examples[1:]]
+        self.batch = batch
+        self.budget = budget
+        self.exact = first.exact
+        self.network = batch.first  # names, layers, parameters and shapes: the same in every example
+        self.tensors = first.tensors
+        self.update = None  # no `train:` step for a batch
+
+    @property
+    def size(self) -> int:
+        return self.batch.size
+
+    @property
+    def scale(self) -> Fraction:
+        return self.batch.scale
+
+    def _scaled(self, parts: list, exact: bool):
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        if not exact:  # divide by N rather than multiply by a rounded 1/N
+            return total if self.scale == 1 else total / self.size
+        return total * self.examples[0].ops.const(self.scale)
+
+    @cached_property
+    def nearest(self) -> Pass:
+        """The batch as floats: L, the N outputs (stacked), ∂L/∂w. Each example's floats are the nearest
+        doubles of its exact values; their mean is within a few units in the last place of the exact mean."""
+        passes = [example.nearest for example in self.examples]
+        loss = self._scaled([float(p.loss) for p in passes], exact=False)
+        outputs = np.stack([np.asarray(p.values[-1], dtype=float) for p in passes])
+        grads = {
+            name: self._scaled([np.asarray(p.grads[name], dtype=float) for p in passes], exact=False)
+            for name in self.network.parameter_names()
+        }
+        return Pass([outputs], loss, [], grads)
+
+    @property
+    def floats(self) -> Pass:
+        return self.nearest
+
+    @cached_property
+    def loss(self) -> tuple[object, float]:
+        """(L as shown, L as a float)."""
+        shown = [example.values.loss for example in self.examples]
+        return (self._scaled(shown, self.exact) if self.exact else self.nearest.loss), self.nearest.loss
+
+    @cached_property
+    def gradients(self) -> dict[str, BatchGradient]:
+        """Every parameter tensor's batch gradient with each example's part."""
+        records = {}
+        for name in self.network.parameter_names():
+            approx = [np.asarray(example.nearest.grads[name], dtype=float) for example in self.examples]
+            parts = [example.values.grads[name] for example in self.examples] if self.exact else approx
+            value = self._scaled(parts, exact=True) if self.exact else self.nearest.grads[name]
+            records[name] = BatchGradient(name, self.scale, parts, approx, value, self.nearest.grads[name])
+        return records
+
+    def gradient_floats(self) -> dict[str, np.ndarray]:
+        return self.nearest.grads
