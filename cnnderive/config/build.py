@@ -133,6 +133,7 @@ def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network 
     unread = values.unread()
     if unread:
         raise ConfigError(f"no later layer reads the output of {', '.join(unread)} (see `from`)", ("layers",))
+    _check_batch_wide(layers, examples)
     if examples is not None:
         return build_batch(top, (name, source), examples, layers, params, budget)
     loss, target, decay = _loss(top.get("loss"), layers, shape)
@@ -142,6 +143,17 @@ def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network 
     if raw_train is not None:
         network.train = _train(raw_train, network)
     return network
+
+
+def _check_batch_wide(layers: list[Layer], examples: list | None) -> None:
+    """Batch norm in training mode needs a batch of two or more, in a chain."""
+    for position, layer in enumerate(layers):
+        if not layer.batch_wide:
+            continue
+        if examples is None or len(examples) < 2:
+            raise ConfigError("batchnorm needs a batch of at least 2 examples in training mode", ("layers", position))
+        if any(other.sources for other in layers):
+            raise ConfigError(f"{layer.name}: batch norm in a network with skip, add or concat is not available yet", ("layers", position))
 
 
 def _input(raw: object, seed: int) -> np.ndarray:
@@ -210,6 +222,8 @@ def _layer(raw: object, position: int, values: Values, seed: int, known: dict, b
         _check_size(shape, given.at(param))
         if given.has(param):
             params[param] = _param_tensor(given.get(param), shape, layer, param, given.at(param))
+        elif hasattr(layer, "initial"):  # batch norm starts as PyTorch's: γ = 1, β = 0
+            params[param] = object_array([layer.initial(param)] * int(np.prod(shape)), shape)
         else:
             count = int(np.prod(shape))
             drawn = seeded_parameter(seed, f"{name}.{param}", count, layer.fan_in())

@@ -14,7 +14,9 @@ from functools import cached_property
 import numpy as np
 
 from ..maths.batch import Batch
+from ..maths.batch_run import decide_batch_kinks, has_batch_wide, run_batch
 from ..maths.network import Pass
+from ..maths.ops import FloatOps, SympyOps
 from .budget import BUDGET, Budget
 from .build import Derivation
 
@@ -42,8 +44,13 @@ class BatchDerivation:
     the batch gradients."""
 
     def __init__(self, batch: Batch, exact: bool | None = None, budget: Budget = BUDGET) -> None:
+        batch_wide = has_batch_wide(batch.first.layers)
+        if batch_wide:  # batch norm: the kinks are decided on the whole batch, before any example's pass
+            decide_batch_kinks(batch)
         first = Derivation(batch.first, exact, budget)
         self.examples = [first] + [Derivation(net, first.exact, budget) for net in batch.examples[1:]]
+        if batch_wide:
+            _lock_step(self.examples, batch, first.exact)
         self.batch = batch
         self.budget = budget
         self.exact = first.exact
@@ -103,3 +110,34 @@ class BatchDerivation:
 
     def gradient_floats(self) -> dict[str, np.ndarray]:
         return self.nearest.grads
+
+
+def _lock_step(examples: list[Derivation], batch: Batch, exact: bool) -> None:
+    """Give each example's Derivation the passes of the whole batch run in lock-step (batch norm):
+    exact SymPy values when small, and floats (the nearest doubles of those, else float64 as PyTorch)."""
+    if exact:
+        shown = run_batch(batch, SympyOps())
+        floats = [_nearest(p) for p in shown]
+    else:
+        floats = run_batch(batch, FloatOps())
+        shown = floats
+    for example, value_pass, float_pass in zip(examples, shown, floats):
+        example.__dict__["values"] = value_pass  # the cached passes of Derivation
+        example.__dict__["floats"] = float_pass
+
+
+def _nearest(exact: Pass) -> Pass:
+    """The floats of an exact pass: each number evaluated to 30 digits, then rounded to a double."""
+
+    def floats(array):
+        if array is None:
+            return None
+        out = np.array([float(value.evalf(30)) for value in np.asarray(array, dtype=object).flat], dtype=float)
+        return out.reshape(np.shape(array))
+
+    return Pass(
+        [floats(v) for v in exact.values],
+        float(exact.loss.evalf(30)),
+        [floats(d) for d in exact.deltas],
+        {name: floats(g) for name, g in exact.grads.items()},
+    )

@@ -52,14 +52,14 @@ class Tensor:
         return head + "[" + ",".join(map(str, shown)) + "]"
 
     def latex(self, index: tuple[int, ...] = ()) -> str:
-        letter = {"ŷ": r"\hat{y}"}.get(self.letter, self.letter)
+        letter = {"ŷ": r"\hat{y}", "γ": r"\gamma", "β": r"\beta"}.get(self.letter, self.letter)
         stage = f"^{{({self.stage})}}" if self.stage else ""
         shown = self.shown_index(index)
         sub = f"_{{{','.join(map(str, shown))}}}" if shown else ""
         return letter + stage + sub
 
     def ascii(self, index: tuple[int, ...] = ()) -> str:
-        letter = {"ŷ": "yhat"}.get(self.letter, self.letter)
+        letter = {"ŷ": "yhat", "γ": "gamma", "β": "beta"}.get(self.letter, self.letter)
         stage = self.stage.replace("'", "p")
         shown = self.shown_index(index)
         return letter + stage + "".join(f"_{i}" for i in shown)
@@ -78,7 +78,8 @@ def tensors(network) -> dict[str, Tensor]:
             stage += 1
         for param, value in network.params[layer.name].items():
             name = f"{layer.name}.{param}"
-            found[name] = Tensor(name, value.shape, param, "w" if param == "weight" else "b", str(stage), position)
+            letter = layer.param_letters.get(param) or ("w" if param == "weight" else "b")
+            found[name] = Tensor(name, value.shape, param, letter, str(stage), position)
         # layers before the first conv or linear (stage 0) carry no superscript
         final = position == last and layer.kind in ("softmax", "sigmoid")
         letter, mark = ("ŷ", "") if final else (layer.letter, str(stage) if stage else "")

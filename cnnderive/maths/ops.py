@@ -2,7 +2,7 @@
 
 A layer's forward and backward rules are written once with NumPy array operations;
 an `Ops` object supplies what differs between tracks (constants, exp, log, tanh, and
-optionally a faster tensordot: see `tensordot` below).
+sqrt, and optionally a faster tensordot: see `tensordot` below).
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ class FloatOps:
     def tanh(self, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
 
+    def sqrt(self, x: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.asarray(x, dtype=np.float64))
+
 
 def _to_float(values: np.ndarray) -> np.ndarray:
     """Each exact number as the nearest double (in bulk when they share a small denominator)."""
@@ -86,6 +89,20 @@ class RationalOps:
         raise NotRational("exp")
 
     log = tanh = exp
+
+    def sqrt(self, x: np.ndarray) -> np.ndarray:
+        """The square root where it is rational (a fraction of two perfect squares); else NotRational."""
+        return _map(np.asarray(x, dtype=object), _rational_sqrt)
+
+
+def _rational_sqrt(value: object) -> Fraction:
+    q = Fraction(value)
+    if q < 0:
+        raise NotRational("sqrt of a negative number")
+    top, bottom = math.isqrt(q.numerator), math.isqrt(q.denominator)
+    if top * top != q.numerator or bottom * bottom != q.denominator:
+        raise NotRational("sqrt")
+    return Fraction(top, bottom)
 
 
 class IntervalOps:
@@ -129,6 +146,9 @@ class IntervalOps:
     def tanh(self, x: np.ndarray) -> np.ndarray:
         return _map(x, self.tanh_one)
 
+    def sqrt(self, x: np.ndarray) -> np.ndarray:
+        return _map(x, self.ctx.sqrt)
+
     def tanh_one(self, z):
         # tanh z = 1 - 2 / (exp(2z) + 1): z occurs once, so the interval stays tight
         return 1 - 2 / (self.ctx.exp(2 * z) + 1)
@@ -168,6 +188,9 @@ class SympyOps:
 
     def tanh(self, x: np.ndarray) -> np.ndarray:
         return _map(x, self._sympy.tanh)
+
+    def sqrt(self, x: np.ndarray) -> np.ndarray:
+        return _map(x, self._sympy.sqrt)
 
 
 def _map(values: np.ndarray, f) -> np.ndarray:

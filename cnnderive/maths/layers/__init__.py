@@ -1,6 +1,7 @@
 """The layer kinds, by their config `type`. A new kind is one class and one line here."""
 
 from .activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .base import Cut, Layer, Setting, Shape, Term
 from .conv import Conv2d
 from .dropout import Dropout
@@ -24,6 +25,8 @@ LAYER_KINDS: dict[str, type[Layer]] = {
     "dropout": Dropout,
     "add": Add,
     "concat": Concat,
+    "batchnorm2d": BatchNorm2d,
+    "batchnorm1d": BatchNorm1d,
 }
 
 __all__ = ["LAYER_KINDS", "Cut", "Layer", "Setting", "Shape", "Term"]

@@ -75,6 +75,8 @@ class Layer:
     passes_through: ClassVar[bool] = False  # outputs are the inputs relabelled (flatten, identity): no factor
     keeps_order: ClassVar[bool] = False  # same shape, and out[a] > out[b] exactly when in[a] > in[b]
     merges: ClassVar[bool] = False  # takes several inputs (add, concat): forward and backward use tuples
+    batch_wide: ClassVar[bool] = False  # couples the examples of a batch (batch norm): forward_batch, backward_batch
+    param_letters: ClassVar[dict[str, str]] = {}  # textbook letters other than w (weight) and b (others)
 
     def keeps_order_of(self, a: Index, b: Index, kinks) -> bool:
         """out[a] > out[b] exactly when in[a] > in[b], with this layer's kinks decided."""

@@ -60,7 +60,10 @@ class MaxPool2d(_Pool):
 
     def decide(self, x):
         """The winner of each window, as input (rows, cols) arrays of shape [C][H_out][W_out]."""
-        first = np.argmax(self.windows(x), axis=-1)
+        return self.winners_at(np.argmax(self.windows(x), axis=-1))
+
+    def winners_at(self, first: np.ndarray):
+        """The (rows, cols) input arrays of the winners, from each window's winning position within it."""
         rows = first // self.kernel[1] + (np.arange(self.out_shape[1]) * self.stride[0])[None, :, None]
         cols = first % self.kernel[1] + (np.arange(self.out_shape[2]) * self.stride[1])[None, None, :]
         return rows, cols
