@@ -448,7 +448,8 @@ def test_version_is_the_packages():
 
 @pytest.mark.parametrize("command", sorted(EXAMPLES))
 def test_help_has_examples_that_run_and_no_type_jargon(command, tmp_path):
-    """Each command's --help ends with examples; every example runs (exit 0) as printed."""
+    """Each command's --help ends with examples; every example runs as printed (exit 0, or 1 for a check
+    that finds the example's answer wrong), with no error."""
     code, stdout, _ = run_cli([command, "--help"], env={"COLUMNS": "200"})
     assert code == 0 and "Examples:" in stdout
     assert not re.search(r"<(bool|str|int|float)[^>]*>", stdout)
@@ -460,8 +461,9 @@ def test_help_has_examples_that_run_and_no_type_jargon(command, tmp_path):
             args[args.index("-o") + 1] = str(tmp_path / args[args.index("-o") + 1])
         if "--pdf" in args and not shutil.which("pdflatex"):
             args.remove("--pdf")
-        code, _, stderr = cli(*args)
-        assert code == 0, (example, stderr)
+        code, printed, stderr = cli(*args)
+        allowed = {0, 1} if command == "check" else {0}  # an example may show check finding a mistake
+        assert code in allowed and printed and not stderr, (example, stderr)
 
 
 def test_help_does_not_import_sympy():
