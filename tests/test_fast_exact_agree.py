@@ -60,7 +60,9 @@ def rational_prefix(network, ops) -> list[np.ndarray]:
     values = [network.input]
     for layer, kinks in zip(network.layers, network.kinks):
         try:
-            values.append(layer.forward(values[-1], network.params[layer.name], kinks, ops))
+            values.append(
+                layer.forward(network.layer_input(values, len(values) - 1), network.params[layer.name], kinks, ops)
+            )
         except NotRational:
             break
     return values

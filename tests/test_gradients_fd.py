@@ -54,10 +54,18 @@ def fill(seed: int, input_shape, layers):
     rng = random.Random(seed)
     x = decimals(rng, input_shape, -100, 100)
     shape = tuple(input_shape)
+    shapes = {"input": shape}  # by layer name: what `from` reads
     filled = []
-    for layer in layers:
+    for position, layer in enumerate(layers):
         layer = dict(layer)
         kind = layer["type"]
+        if kind == "add":
+            shape = shapes[layer["from"][0]]
+        elif kind == "concat":
+            parts = [shapes[name] for name in layer["from"]]
+            shape = (sum(part[0] for part in parts), *parts[0][1:])
+        elif "from" in layer:
+            shape = shapes[layer["from"]]
         if kind == "conv2d":
             kh, kw = pair(layer["kernel_size"])
             sh, sw = pair(layer.get("stride", 1))
@@ -83,6 +91,7 @@ def fill(seed: int, input_shape, layers):
             shape = (shape[0], 1, 1)
         elif kind == "flatten":
             shape = (int(np.prod(shape)),)
+        shapes[layer.get("name", f"{kind}_{position + 1}")] = shape
         filled.append(layer)
     return x, filled
 
@@ -119,12 +128,26 @@ class Reference:
 
     def forward(self, params) -> object:
         a = self.x
+        outputs = {"input": a}  # by layer name, for `from`: a graph, not only a chain
         for k, layer in enumerate(self.layers):
+            source = layer.get("from")
+            if isinstance(source, list):  # add or concat
+                a = tuple(outputs[name] for name in source)
+            elif source is not None:
+                a = outputs[source]
             a = self.layer(layer, a, params.get((k, "weight")), params.get((k, "bias")))
+            outputs[layer.get("name", f"{layer['type']}_{k + 1}")] = a
         return self.loss_value(a)
 
     def layer(self, layer, x, w, b):
         kind = layer["type"]
+        if kind == "add":  # element by element
+            total = x[0].copy()
+            for other in x[1:]:
+                total = total + other
+            return total
+        if kind == "concat":  # along the channels
+            return np.concatenate(x, axis=0)
         if kind == "conv2d":
             return conv2d(x, w, b, pair(layer.get("stride", 1)), pair(layer.get("padding", 0)))
         if kind == "linear":
@@ -395,6 +418,37 @@ CASES = {
             {"type": "sigmoid"},
         ],
         {"type": "cross_entropy", "target": [1]},
+    ),
+    "resnet_block_identity_skip_add_relu_global_pool_ce": (
+        12,
+        (2, 4, 4),
+        [
+            {"type": "conv2d", "name": "conv1", "out_channels": 2, "kernel_size": 3, "padding": 1},
+            {"type": "relu", "name": "relu1"},
+            {"type": "conv2d", "name": "conv2", "out_channels": 2, "kernel_size": 3, "padding": 1},
+            {"type": "add", "name": "skip", "from": ["conv2", "input"]},
+            {"type": "relu", "name": "relu2"},
+            {"type": "adaptive_avg_pool2d"},
+            {"type": "flatten"},
+            {"type": "linear", "name": "fc", "out_features": 3},
+            {"type": "softmax"},
+        ],
+        {"type": "cross_entropy", "target": 1},
+    ),
+    "two_branches_concat_and_a_three_way_add_mse": (
+        13,
+        (1, 4, 4),
+        [
+            {"type": "conv2d", "name": "left", "out_channels": 2, "kernel_size": 2},
+            {"type": "tanh", "name": "left_act", "from": "left"},
+            {"type": "conv2d", "name": "right", "out_channels": 1, "kernel_size": 2, "from": "input"},
+            {"type": "concat", "name": "cat", "from": ["left_act", "right"]},
+            {"type": "conv2d", "name": "mix", "out_channels": 1, "kernel_size": 1, "from": "cat"},
+            {"type": "add", "name": "sum3", "from": ["mix", "right", "right"]},
+            {"type": "flatten"},
+            {"type": "linear", "name": "fc", "out_features": 2},
+        ],
+        {"type": "mse", "target": [Fraction(1, 2), Fraction(-1, 4)]},
     ),
     "linear_sigmoid_bce_class_index": (
         10,

@@ -84,10 +84,13 @@ def build(path):
         assert np.array_equal(given.reshape(x.shape), x.numpy())
     params = {}
     kinks = derivation.network.kinks
+    outputs = {"input": x}  # by layer name: what `from` reads (a graph, not only a chain)
     for position, layer in enumerate(config["layers"]):
         kind = layer["type"]
         name = layer.get("name", f"{kind}_{position + 1}")
         given = layer.get("params", {})
+        if isinstance(layer.get("from"), str):
+            x = outputs[layer["from"]]
 
         def param(p, shape, given=given, name=name):
             if p in given:
@@ -133,8 +136,13 @@ def build(path):
         elif kind == "dropout":  # PyTorch's training-mode dropout with this mask: kept * 1/(1 - p)
             p = number(layer.get("p", "0.5"))
             x = x * tensor(layer["mask"], x.shape).detach() / (1 - p)
+        elif kind == "add":
+            x = sum(outputs[source] for source in layer["from"])
+        elif kind == "concat":
+            x = torch.cat([outputs[source] for source in layer["from"]], dim=0)
         else:
             raise AssertionError(f"unknown layer kind {kind} in {path}")
+        outputs[name] = x
 
     loss_config = config["loss"]
     o = x.reshape(-1)

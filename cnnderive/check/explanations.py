@@ -273,6 +273,18 @@ EXPLANATIONS = {
             )
         ],
     ),
+    "residual_averaged": (
+        "a residual gradient averaged instead of summed",
+        [
+            (
+                "A tensor read by several layers (the input of a residual block: its branch and the identity "
+                "skip) reaches the loss along every branch, and the chain rule adds one term per path: "
+                "∂L/∂x = Σ_branches ∂L/∂x|branch. At an add, the + copies the gradient to both branches "
+                "(∂(a + b)/∂a = 1), so each branch gets the whole gradient; dividing by the number of branches "
+                "would be right only if the forward pass had averaged them."
+            )
+        ],
+    ),
     "kink_convention": (
         "the other convention at a kink ({what})",
         [

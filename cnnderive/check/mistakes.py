@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import sympy
@@ -214,6 +215,9 @@ def backward_variants(network, track: Track, features: frozenset[str]) -> list[V
                 kh, kw = getattr(layer, "kernel", (1, 1))
                 named = mistake(key, features, at=layer.kind, kind=ACTIVATION_NAMES.get(layer.kind, ""), size=kh * kw)
                 found.append(Variant(named, track.pick(passed)))
+    if not network.is_chain():  # a tensor read by several layers: its parts averaged, not summed
+        passed = track.run({"combine": _averaged})
+        found.append(Variant(mistake("residual_averaged", features), track.pick(passed)))
     if fused:
         last = layers[-1]
         for key, make in FUSED_WRONG_RULES.get(last.kind, []):
@@ -223,12 +227,20 @@ def backward_variants(network, track: Track, features: frozenset[str]) -> list[V
     return found
 
 
+def _averaged(parts: list, ops):
+    """The mistake: the parts of dL/d(a tensor several layers read) averaged instead of summed."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total * ops.const(Fraction(1, len(parts)))
+
+
 def kink_variants(network, track: Track, features: frozenset[str]) -> list[Variant]:
     """The backward pass with an exact kink decided by the other convention: ReLU'(0) = 1 at an
     input exactly 0, or a tied max-pool window's gradient sent to another of its maxima."""
     found, values = [], network.rational_values
     for k, layer in enumerate(network.layers[: len(values) - 1]):
-        x, kinks = values[k], network.kinks[k]
+        x, kinks = values[network.inputs_of(k)[0]], network.kinks[k]
         if layer.kind in ("relu", "leaky_relu"):
             zeros = np.asarray(x == 0, dtype=bool)
             if zeros.any():

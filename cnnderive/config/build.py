@@ -17,6 +17,7 @@ from ..maths.losses import LOSS_KINDS, WeightDecay
 from ..maths.network import SGD, Network
 from ..maths.ops import object_array
 from .fields import Fields, describe
+from .graph import Values, read_sources, with_sources
 from .values import exact, seeded_input, seeded_parameter
 from .yaml_io import MAX_FLOW_DEPTH, _yaml_load, line_of, too_deep
 
@@ -122,11 +123,16 @@ def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network 
     params: dict[str, dict[str, np.ndarray]] = {}
     shape = inputs.shape
     budget = {"work": 0, "parameters": 0, "max_work": max_work}
+    values = Values(shape)
     for position, raw in enumerate(raw_layers):
-        layer, layer_params = _layer(raw, position, shape, seed, params, budget)
+        layer, layer_params = _layer(raw, position, values, seed, params, budget)
         layers.append(layer)
         params[layer.name] = layer_params
         shape = layer.out_shape
+        values.add(layer.name, shape)
+    unread = values.unread()
+    if unread:
+        raise ConfigError(f"no later layer reads the output of {', '.join(unread)} (see `from`)", ("layers",))
     if examples is not None:
         return build_batch(top, (name, source), examples, layers, params, budget)
     loss, target, decay = _loss(top.get("loss"), layers, shape)
@@ -174,7 +180,7 @@ def _check_size(shape: tuple, path: tuple) -> None:
         raise ConfigError(f"shape {list(shape)} has {count:,} elements; the limit is {MAX_ELEMENTS:,}", path)
 
 
-def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict, budget: dict) -> tuple[Layer, dict]:
+def _layer(raw: object, position: int, values: Values, seed: int, known: dict, budget: dict) -> tuple[Layer, dict]:
     fields = Fields(raw, ("layers", position), "a mapping with a type")
     kind = fields.get("type")
     kind = layer_kind(kind)
@@ -194,7 +200,8 @@ def _layer(raw: object, position: int, in_shape: tuple, seed: int, known: dict, 
     if name in known:
         raise ConfigError(f"two layers are called {name!r}; names must be unique", fields.at("name"))
     raw_params = fields.get("params", {})
-    layer = _create(LAYER_KINDS[kind], fields, name, in_shape)
+    sources, in_shape, implied = read_sources(fields, LAYER_KINDS[kind], values)
+    layer = with_sources(_create(LAYER_KINDS[kind], fields, name, in_shape, implied), sources)
     _check_size(layer.out_shape, fields.path)
     _spend(budget, layer, fields.path)
     given = Fields(raw_params, fields.at("params"), "a mapping of parameter tensors")
@@ -224,11 +231,12 @@ def layer_kind(written: object) -> str | None:
     return next((kind for kind in LAYER_KINDS if kind.replace("_", "") == key), None)
 
 
-def _create(cls: type[Layer], fields: Fields, name: str, in_shape: tuple) -> Layer:
-    """The layer of kind `cls` from its settings in the config; a shape it cannot take is a ConfigError."""
+def _create(cls: type[Layer], fields: Fields, name: str, in_shape: tuple, implied: dict | None = None) -> Layer:
+    """The layer of kind `cls` from its settings in the config (and `implied` by its inputs: concat's
+    channels); a shape it cannot take is a ConfigError."""
     settings = read_settings(fields, cls.settings)
     try:
-        return cls.create(name, in_shape, **settings)
+        return cls.create(name, in_shape, **settings, **(implied or {}))
     except ShapeError as error:
         raise ConfigError(f"{name}: {error}", fields.at(error.key) if error.key else fields.path) from None
 

@@ -67,7 +67,16 @@ class Derivation:
         return self.tensors[f"{self.network.layers[position].name}.output"]
 
     def input_tensor(self, position: int) -> Tensor:
-        return self.tensors["input"] if position == 0 else self.layer_tensor(position - 1)
+        """The tensor layers[position] reads (the first one, for add and concat)."""
+        return self.value_tensor(self.network.inputs_of(position)[0])
+
+    def input_tensors(self, position: int) -> tuple[Tensor, ...]:
+        """Every tensor layers[position] reads: one, or several for add and concat."""
+        return tuple(self.value_tensor(v) for v in self.network.inputs_of(position))
+
+    def value_tensor(self, value: int) -> Tensor:
+        """The tensor of Pass.values[value]: the input (0) or the output of layers[value - 1]."""
+        return self.tensors["input"] if value == 0 else self.layer_tensor(value - 1)
 
     @cached_property
     def update(self):

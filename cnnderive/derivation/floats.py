@@ -247,6 +247,8 @@ def nearest_pass(network: Network, head_work: int = HEAD_WORK, tail_work: int = 
     if network.is_rational():
         return _rational_nearest(network) if _work(network.layers) <= head_work else None
     start = len(network.rational_values) - 1  # the first transcendental layer
+    if not network.chain_from(start):  # a skip, add or concat after it: the float64 pass is what there is
+        return None
     if _work(network.layers[:start]) > head_work or _work(network.layers[start:]) > tail_work:
         return None
     try:
@@ -273,6 +275,7 @@ def _rational_nearest(network: Network) -> Pass:
         deltas=[None if d is None else floats.array(d) for d in rational.deltas],
         grads={name: floats.array(grad) for name, grad in rational.grads.items()},
         penalty=None if rational.penalty is None else fraction_double(rational.penalty),
+        shared={v: tuple((k, floats.array(part)) for k, part in found) for v, found in rational.shared.items()},
     )
 
 
@@ -288,7 +291,7 @@ def _transcendental_pass(network: Network, head: _Head, bits: int) -> tuple[Pass
         penalty=fraction_double(network.decay.exact_penalty(network.params)) if network.decay.rate else None,
     )
     if head.start:
-        head_deltas, head_grads = head.backward(deltas[head.start], rounding)
+        head_deltas, head_grads, rounded.shared = head.backward(deltas[head.start], rounding)
         rounded.deltas[: head.start] = head_deltas
         rounded.grads.update(head_grads)
     rounded.grads = {name: rounded.grads[name] for name in network.parameter_names()}
@@ -401,49 +404,88 @@ class _Head:
     def values(self) -> list[np.ndarray]:
         return [self.floats(v) for v in self.network.rational_values[: self.start]]
 
-    def backward(self, boundary: np.ndarray, rounding: _Rounding) -> tuple[list, dict]:
-        """dL/d(each head layer output) and the head's gradients, rounded (uncertain ones noted in `rounding`)."""
+    def backward(self, boundary: np.ndarray, rounding: _Rounding) -> tuple[list, dict, dict]:
+        """dL/d(each head layer output), the head's gradients, and the parts of dL/d(a value several
+        layers read) (Pass.shared), rounded (uncertain ones noted in `rounding`)."""
         middles, radius, wide = _middles(boundary)
-        delta_bounds, grad_bounds = self._bounds(wide)
+        delta_bounds, grad_bounds, part_bounds = self._bounds(wide)
         numbers, scale, _ = integer_scaled(middles)
-        delta, ops = np.asarray(numbers, dtype=object), self.ops
-        layers, kinks, values = self.network.layers, self.network.kinks, self.network.rational_values
+        network, ops = self.network, self.ops
+        layers, kinks, values = network.layers, network.kinks, network.rational_values
         deltas: list = [None] * self.start
         grads: dict[str, np.ndarray] = {}
+        known = {self.start: (np.asarray(numbers, dtype=object), scale)}  # value -> its dL/d as (integers, scale)
+        pending: dict[int, list] = {}  # value -> [(layer, integers, scale)] sent back by the layers that read it
+        shared: dict[int, tuple] = {}
         for k in range(self.start - 1, -1, -1):
-            layer = layers[k]
-            params = self.network.params[layer.name]
-            common = math.lcm(ops.remember(values[k])[1], *(ops.remember(p)[1] for p in params.values()))
+            layer, sources = layers[k], network.inputs_of(k)
+            params = network.params[layer.name]
+            delta, scale = known.pop(k + 1)
+            denominators = [ops.remember(values[v])[1] for v in sources]
+            common = math.lcm(*denominators, *(ops.remember(p)[1] for p in params.values()))
             delta, scale = delta * common, scale * common  # every tensordot below then divides exactly
-            delta_in, layer_grads = layer.backward(values[k], values[k + 1], delta, params, kinks[k], ops)
+            x = network.layer_input(values, k)
+            delta_in, layer_grads = layer.backward(x, values[k + 1], delta, params, kinks[k], ops)
             for name, grad in layer_grads.items():
                 qualified = f"{layer.name}.{name}"
                 grad_numbers, grad_scale = _integers(grad, scale)
-                if self.network.decay.applies(name):  # λ·w is exact, so it adds no error
-                    decay, extra = self.network.decay.scaled_gradient(params[name], grad_scale)
+                if network.decay.applies(name):  # λ·w is exact, so it adds no error
+                    decay, extra = network.decay.scaled_gradient(params[name], grad_scale)
                     grad_numbers, grad_scale = grad_numbers.astype(object) * extra + decay, grad_scale * extra
                 error = _error_units(grad_bounds[qualified], radius, grad_scale)
                 grads[qualified] = rounding.scaled(grad_numbers, grad_scale, error)
-            delta, scale = _integers(delta_in, scale)
+            for source, part in zip(sources, delta_in if layer.merges else (delta_in,)):
+                pending.setdefault(source, []).append((k, *_integers(part, scale)))
+            if k not in pending:
+                continue
+            parts = pending.pop(k)
+            if len(parts) > 1:
+                shared[k] = tuple(
+                    (j, rounding.scaled(n, s, _error_units(part_bounds[k, j], radius, s)))
+                    for j, n, s in reversed(parts)
+                )
+            delta, scale = _sum_scaled(parts)
             deltas[k] = rounding.scaled(delta, scale, _error_units(delta_bounds[k], radius, scale))
-        return deltas, grads
+            known[k] = (delta, scale)
+        return deltas, grads, shared
 
-    def _bounds(self, wide: np.ndarray) -> tuple[list, dict]:
+    def _bounds(self, wide: np.ndarray) -> tuple[list, dict, dict]:
         """For each head array, how far it moves per unit of change of the boundary gradient's `wide`
         elements: the backward in floats on absolute values (float rounding covered by _SAFETY)."""
         floats, network = FloatOps(), self.network
-        values = network.rational_values
-        delta = wide.astype(np.float64)
+        values = [np.abs(self.floats(v)) for v in network.rational_values]
+        known = {self.start: wide.astype(np.float64)}
         deltas: list = [None] * self.start
         grads: dict[str, np.ndarray] = {}
+        pending: dict[int, list] = {}
+        part_bounds: dict[tuple[int, int], np.ndarray] = {}  # (value, layer) -> bound of that layer's part
         for k in range(self.start - 1, -1, -1):
             layer = network.layers[k]
             params = {name: np.abs(self.floats(p)) for name, p in network.params[layer.name].items()}
-            x, y = np.abs(self.floats(values[k])), np.abs(self.floats(values[k + 1]))
-            delta_in, layer_grads = layer.backward(x, y, delta, params, network.kinks[k], floats)
+            x = network.layer_input(values, k)
+            delta_in, layer_grads = layer.backward(x, values[k + 1], known.pop(k + 1), params, network.kinks[k], floats)
             grads.update({f"{layer.name}.{name}": np.abs(g) * _SAFETY for name, g in layer_grads.items()})
-            delta = deltas[k] = np.abs(delta_in) * _SAFETY
-        return deltas, grads
+            for source, part in zip(network.inputs_of(k), delta_in if layer.merges else (delta_in,)):
+                part_bounds[source, k] = np.abs(part) * _SAFETY
+                pending.setdefault(source, []).append(part_bounds[source, k])
+            if k in pending:
+                parts = pending.pop(k)
+                total = parts[0]
+                for part in parts[1:]:
+                    total = total + part
+                known[k] = deltas[k] = total if len(parts) == 1 else total * _SAFETY
+        return deltas, grads, part_bounds
+
+
+def _sum_scaled(parts: list) -> tuple[np.ndarray, int]:
+    """The sum of exact arrays given as (layer, integers, scale), as (integers, common scale)."""
+    if len(parts) == 1:
+        return parts[0][1], parts[0][2]
+    scale = math.lcm(*(s for _, _, s in parts))
+    total = sum(
+        (np.asarray(n, dtype=object) * (scale // s) for _, n, s in parts[1:]), parts[0][1] * (scale // parts[0][2])
+    )
+    return total, scale
 
 
 def _middles(boundary: np.ndarray) -> tuple[np.ndarray, Fraction | None, np.ndarray]:

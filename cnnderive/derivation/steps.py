@@ -45,6 +45,10 @@ class LayerStep:
     mask: np.ndarray | None  # ReLU derivative (0/1 over the output) or max-pool routing (0/1 over the input)
     kink_notes: tuple[str, ...] = ()  # how each kink that float64 could not settle was decided exactly
     conventions: tuple[Convention, ...] = ()  # each exact tie or exact zero at a kink
+    inputs: tuple[Tensor, ...] = ()  # every tensor it reads (several for add and concat; `input` is the first)
+    # delta_in as floats; where the input is read by several layers, delta_in is this layer's part of
+    # dL/d(input) (see Fork), not the sum
+    delta_in_approx: np.ndarray | None = None
 
     @property
     def first(self) -> tuple[int, ...]:
@@ -63,11 +67,35 @@ class LossStep:
 
 
 @dataclass(frozen=True)
+class Fork:
+    """A tensor that several layers read (a skip connection): dL/d(it) is the sum of their parts."""
+
+    tensor: Tensor
+    readers: tuple[LayerStep, ...]  # in layer order
+    parts: tuple[np.ndarray, ...]  # each reader's dL/d(tensor), exact where the network is small
+    parts_approx: tuple[np.ndarray, ...]
+    total: np.ndarray
+    total_approx: np.ndarray
+    after: int  # the position of the layer whose backward step completes the sum (the first reader)
+
+
+@dataclass(frozen=True)
 class Steps:
     derivation: Derivation
     symbolic: object | None  # symbolic.Symbolic, or None when the network is too big for rules
     layers: tuple[LayerStep, ...]
     loss: LossStep
+    forks: tuple[Fork, ...] = ()  # in backward order
+
+    def shared_input(self, step: LayerStep) -> bool:
+        """True when the (first) input of this step is read by other layers too: its delta_in is a part."""
+        return any(
+            fork.tensor == step.input and step.position in [r.position for r in fork.readers] for fork in self.forks
+        )
+
+    def fork_after(self, position: int) -> Fork | None:
+        """The fork whose sum is complete once the backward pass has gone through layer `position`."""
+        return next((fork for fork in self.forks if fork.after == position), None)
 
 
 def build_steps(derivation: Derivation) -> Steps:
@@ -77,16 +105,18 @@ def build_steps(derivation: Derivation) -> Steps:
         from .symbolic import Symbolic
 
         symbolic = Symbolic(derivation)
-    network, values = derivation.network, derivation.values
+    network, values, floats = derivation.network, derivation.values, derivation.floats
     has_params_before = [any(network.params[l.name] for l in network.layers[:k]) for k in range(len(network.layers))]
     steps = []
     for k, layer in enumerate(network.layers):
         output = derivation.layer_tensor(k)
         first = (0,) * len(output.shape)
+        source = network.inputs_of(k)[0]
         rule = back_rule = None
         if symbolic is not None:
             rule = symbolic.rule(output, first)
-            back_rule = sympy.sympify(symbolic.local_backward(k)[0].flat[0])
+            back_in = symbolic.local_backward(k)[0]
+            back_rule = sympy.sympify((back_in[0] if layer.merges else back_in).flat[0])
         steps.append(
             LayerStep(
                 position=k,
@@ -96,19 +126,41 @@ def build_steps(derivation: Derivation) -> Steps:
                 values=values.values[k + 1],
                 rule=rule,
                 delta=values.deltas[k + 1],
-                delta_in=values.deltas[k],
+                delta_in=_part(values, source, k),
                 back_rule=back_rule,
                 feeds_params=has_params_before[k],
                 mask=layer.mask(network.kinks[k]),
                 kink_notes=tuple(note.text for note in network.kink_notes if note.position == k),
-                conventions=_conventions(layer, derivation.input_tensor(k), exact_input(network, k)),
+                conventions=_conventions(layer, derivation.input_tensor(k), exact_input(network, source)),
+                inputs=derivation.input_tensors(k),
+                delta_in_approx=_part(floats, source, k),
             )
         )
     fused = values.deltas[-2] if network.fused_loss() else None
     output = derivation.layer_tensor(len(network.layers) - 1) if network.layers else derivation.tensors["input"]
     loss_rule = symbolic.rule(derivation.tensors["loss"], ()) if symbolic is not None else None
     loss = LossStep(loss_rule, values.loss, output, values.deltas[-1], fused)
-    return Steps(derivation, symbolic, tuple(steps), loss)
+    return Steps(derivation, symbolic, tuple(steps), loss, _forks(derivation, steps))
+
+
+def _part(run, value: int, reader: int) -> np.ndarray:
+    """dL/d(values[value]) as layer `reader` sends it back: the whole delta, unless several layers read it."""
+    parts = dict(run.shared.get(value, ()))
+    return parts.get(reader, run.deltas[value])
+
+
+def _forks(derivation: Derivation, steps: list[LayerStep]) -> tuple[Fork, ...]:
+    values, floats = derivation.values, derivation.floats
+    forks = []
+    for value in sorted(values.shared, reverse=True):
+        readers = tuple(steps[k] for k, _ in values.shared[value])
+        parts = tuple(part for _, part in values.shared[value])
+        parts_approx = tuple(_part(floats, value, step.position) for step in readers)
+        tensor = derivation.value_tensor(value)
+        forks.append(
+            Fork(tensor, readers, parts, parts_approx, values.deltas[value], floats.deltas[value], readers[0].position)
+        )
+    return tuple(forks)
 
 
 def exact_input(network, position: int):

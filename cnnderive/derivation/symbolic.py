@@ -59,13 +59,18 @@ class Symbolic:
             return self.arrays["input"]
         return self.arrays[f"{self.network.layers[position].name}.output"]
 
+    def _layer_input(self, position: int):
+        """The symbols layers[position] reads: one array, or a tuple of them for add and concat."""
+        values = [self._outputs(k - 1) for k in range(len(self.network.layers) + 1)]
+        return self.network.layer_input(values, position)
+
     @cached_property
     def definitions(self) -> dict[sympy.Symbol, sympy.Expr]:
         """Each layer-output symbol (and the loss) -> its rule over the previous layer's symbols."""
         defined = {}
         kinks = self.network.kinks
         for position, layer in enumerate(self.network.layers):
-            rule = layer.forward(self._outputs(position - 1), self._params(layer), kinks[position], self.ops)
+            rule = layer.forward(self._layer_input(position), self._params(layer), kinks[position], self.ops)
             for symbol, expr in zip(self._outputs(position).flat, np.asarray(rule).flat):
                 defined[symbol] = sympy.sympify(expr)
         out = self._outputs(len(self.network.layers) - 1)
@@ -88,10 +93,11 @@ class Symbolic:
         return self.network.run(self.ops, inputs=values[0], params=params, target=self.arrays["target"], values=values)
 
     def local_backward(self, position: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """One layer's backward rule: dL/d(input) and dL/d(params) over the dL/d(output) symbols."""
+        """One layer's backward rule: dL/d(input) (a tuple for add and concat) and dL/d(params) over
+        the dL/d(output) symbols."""
         layer = self.network.layers[position]
         return layer.backward(
-            self._outputs(position - 1),
+            self._layer_input(position),
             self._outputs(position),
             self.deltas[f"{layer.name}.output"],
             self._params(layer),

@@ -24,6 +24,7 @@ def parameter_gradient(derivation, tensor: Tensor, index: tuple[int, ...], symbo
     values, floats = derivation.values, derivation.floats
     out_tensor, in_tensor = derivation.layer_tensor(position), derivation.input_tensor(position)
     one, zero = derivation.ops.const(1), derivation.ops.const(0)
+    source = derivation.network.inputs_of(position)[0]  # a layer with parameters reads one tensor
     deltas_form = symbolic.backward.deltas[position + 1] if symbolic is not None else None
     terms = []
     for link in layer.param_terms(tensor.name.split(".")[1], index):
@@ -32,8 +33,8 @@ def parameter_gradient(derivation, tensor: Tensor, index: tuple[int, ...], symbo
             local_approx = float(local)
             local_form = sympy.Integer(0 if link.padding else 1) if symbolic is not None else None
         else:
-            local = values.values[position][link.in_index]
-            local_approx = float(floats.values[position][link.in_index])
+            local = values.values[source][link.in_index]
+            local_approx = float(floats.values[source][link.in_index])
             local_form = symbolic.symbol(in_tensor, link.in_index) if symbolic is not None else None
         terms.append(
             Term(
@@ -79,19 +80,21 @@ def _decay_term(derivation, tensor: Tensor, index: tuple[int, ...], value, appro
 
 
 def intermediate_gradient(symbolic, tensor: Tensor, index: tuple[int, ...]) -> ElementGradient:
-    """dL/d(an input or layer-output element): one term per element of the next layer that uses it."""
+    """dL/d(an input or layer-output element): one term per element of each later layer that reads it
+    (the next one in a chain; every branch after a skip connection)."""
     import sympy
 
-    derivation, layers = symbolic.derivation, symbolic.network.layers
+    derivation, network = symbolic.derivation, symbolic.network
     position = 0 if tensor.role == "input" else tensor.layer + 1
     form = sympy.factor_terms(sympy.sympify(symbolic.backward.deltas[position][index]))
     value, approx = derivation.values.deltas[position][index], float(derivation.floats.deltas[position][index])
     symbol = symbolic.symbol(tensor, index)
-    while position < len(layers) and layers[position].passes_through:
-        outputs = symbolic.arrays[f"{layers[position].name}.output"]
+    readers = network.consumers(position)
+    while len(readers) == 1 and network.layers[readers[0]].passes_through:
+        outputs = symbolic.arrays[f"{network.layers[readers[0]].name}.output"]
         symbol = next(s for s in outputs.flat if symbolic.definitions[s] == symbol)
-        position += 1
-    terms = _next_layer_terms(symbolic, position, symbol) if position < len(layers) else ()
+        readers = network.consumers(readers[0] + 1)
+    terms = [term for reader in readers for term in _next_layer_terms(symbolic, reader, symbol)]
     return ElementGradient(tensor, index, tuple(terms), value, approx, form)
 
 
@@ -134,8 +137,11 @@ def _next_layer_terms(symbolic, position: int, symbol) -> list[Term]:
 def later_cut(network, position: int, index: tuple[int, ...]) -> Cut | None:
     """Why dL/d(output of layer `position`)[index] is zero because of a later kink, if it is."""
     layers, kinks = network.layers, network.kinks
-    for later in range(position + 1, len(layers)):
+    readers = network.consumers(position + 1)
+    while len(readers) == 1:  # where the gradient comes back from several branches, none cuts it alone
+        later = readers[0]
         reason = layers[later].cut_reason(index, kinks[later])
         if reason or not layers[later].elementwise:
             return reason
+        readers = network.consumers(later + 1)
     return None

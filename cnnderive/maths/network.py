@@ -12,6 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..errors import UserError
 from .kinks import KinkJudge, KinkNote
 from .layers import Layer
 from .losses import WeightDecay
@@ -30,6 +31,9 @@ class Pass:
     deltas: list[np.ndarray]
     grads: dict[str, np.ndarray]  # dJ/d(each parameter tensor): dL/dw, plus λ·w where decayed
     penalty: object = None  # λ/2·Σw² (already in `loss`), or None without weight decay
+    # a value read by several layers (a skip connection) -> ((layer position, its part of dL/d(value)), ...),
+    # in layer order; deltas[value] is their sum
+    shared: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,25 @@ class Network:
     @property
     def output_shape(self) -> tuple[int, ...]:
         return self.layers[-1].out_shape if self.layers else self.input.shape
+
+    def inputs_of(self, position: int) -> tuple[int, ...]:
+        """The positions in `values` that layers[position] reads: (position,), the previous output, in a chain."""
+        return self.layers[position].sources or (position,)
+
+    def consumers(self, value: int) -> list[int]:
+        """The layer positions that read values[value], in order (one, the next layer, in a chain)."""
+        return [k for k in range(value, len(self.layers)) if value in self.inputs_of(k)]
+
+    def is_chain(self) -> bool:
+        """True when every layer reads the previous one's output (no skip, add or concat)."""
+        return all(not layer.sources for layer in self.layers)
+
+    def layer_input(self, values: list, position: int):
+        """What layers[position] takes from `values`: one array, or a tuple for add and concat."""
+        sources = self.inputs_of(position)
+        if self.layers[position].merges:
+            return tuple(values[s] for s in sources)
+        return values[sources[0]]
 
     def parameter_names(self) -> list[str]:
         """Canonical names of the parameter tensors, in layer order: conv1.weight, conv1.bias, ..."""
@@ -114,10 +137,14 @@ class Network:
                 kinks.append(judge.decide(position))
                 judge.advance(position)
                 continue
+            exact = self.layer_input(exact_values, position)
             kinks.append(layer.decide(exact))
             try:
                 exact = layer.forward(exact, self.params[layer.name], kinks[-1], rational)
             except NotRational:  # exp or tanh: from here on the judge decides
+                if not self.chain_from(position):  # no kinks after it (else refused): nothing to decide
+                    kinks += [None] * (len(self.layers) - position - 1)
+                    break
                 judge = KinkJudge(self.layers, self._params, position, exact, kinks)
                 judge.advance(position)
             else:
@@ -130,6 +157,23 @@ class Network:
             self.loss = replace(self.loss, active=decided)
         self._kinks, self._rational_values = kinks, exact_values
         self._kink_notes = judge.notes if judge is not None else []
+
+    def chain_from(self, start: int) -> bool:
+        """True when the layers from `start` on form a chain reading values[start]. Past exp and tanh the
+        kinks are decided along a chain, so a graph there is refused when a ReLU or max-pool follows."""
+        if all(self.inputs_of(k) == (k,) for k in range(start, len(self.layers))):
+            return True
+        kinked = [layer for layer in self.layers[start + 1 :] if type(layer).decide is not Layer.decide]
+        if hasattr(self.loss, "decide"):  # the hinge's margins are kinks too
+            kinked.append(self.loss)
+        if kinked:
+            name = getattr(kinked[0], "name", "the loss")
+            raise UserError(
+                f"{name} ({kinked[0].kind}) comes after {self.layers[start].name} "
+                f"({self.layers[start].kind}) in a network with skip, add or concat there; its kinks are decided "
+                "exactly only before the first sigmoid, tanh or softmax, or in a chain"
+            )
+        return False
 
     def _params(self, layer: Layer, ops) -> dict[str, np.ndarray]:
         if isinstance(ops, FloatOps):  # converted once: the kink pass and the float pass share them
@@ -154,14 +198,14 @@ class Network:
         of the final softmax or sigmoid). With weight decay, the loss is J = L + λ/2·Σw² and each
         decayed gradient dL/dw + λ·w; `decay=False` leaves the penalty out (the mistake "λw left out").
         """
-        overrides = overrides or {}
+        overrides = overrides or {}  # also "combine": (parts, ops) -> dL/d(a value read by several layers)
         kinks = self.kinks
         params = params or {layer.name: self._params(layer, ops) for layer in self.layers}
         target = ops.array(self.target) if target is None else target
         if values is None:
             values = [ops.array(self.input) if inputs is None else inputs]
-            for layer, decided in zip(self.layers, kinks):
-                values.append(layer.forward(values[-1], params[layer.name], decided, ops))
+            for k, (layer, decided) in enumerate(zip(self.layers, kinks)):
+                values.append(layer.forward(self.layer_input(values, k), params[layer.name], decided, ops))
         out = values[-1]
         deltas: list = [None] * len(values)
         deltas[-1] = self.loss.delta(out, target, ops)
@@ -171,26 +215,49 @@ class Network:
             fused = overrides.get("fused") or (lambda o, t, ops: self.loss.fused_delta(self.layers[-1], o, t, ops))
             deltas[-2] = fused(out, target, ops)
             start -= 1
+        parts: dict[int, list] = {}  # a value read by several layers -> [(layer, its dL/d(value))], last layer first
         for k in range(start, -1, -1):
             layer = self.layers[k]
             backward = overrides.get(k, layer.backward)
-            deltas[k], layer_grads = backward(
-                values[k], values[k + 1], deltas[k + 1], params[layer.name], kinks[k], ops
+            delta_in, layer_grads = backward(
+                self.layer_input(values, k), values[k + 1], deltas[k + 1], params[layer.name], kinks[k], ops
             )
+            if not layer.merges:
+                delta_in = (delta_in,)
+            for source, part in zip(self.inputs_of(k), delta_in):
+                parts.setdefault(source, []).append((k, part))
             for name, grad in layer_grads.items():
                 grads[f"{layer.name}.{name}"] = grad
+            if not parts.get(k):  # a value no layer reads (the network's output is read by the loss)
+                continue
+            deltas[k] = _sum_parts(parts, k, ops, overrides.get("combine"))
+        shared = {value: tuple(reversed(found)) for value, found in parts.items() if len(found) > 1}
         ordered = {name: grads[name] for name in self.parameter_names()}
         loss = self.loss.value(out, target, ops)
         if not decay or not self.decay.rate:
-            return Pass(values, loss, deltas, ordered)
+            return Pass(values, loss, deltas, ordered, shared=shared)
         penalty = self.decay.penalty(params, ops)
         for layer in self.layers:
             for param, w in params[layer.name].items():
                 if self.decay.applies(param):
                     name = f"{layer.name}.{param}"
                     ordered[name] = ordered[name] + self.decay.gradient(w, ops)
-        return Pass(values, loss + penalty, deltas, ordered, penalty)
+        return Pass(values, loss + penalty, deltas, ordered, penalty, shared)
 
     def is_rational(self) -> bool:
         """True when every value is rational (no exp, log or tanh anywhere, MSE loss)."""
         return all(layer.rational for layer in self.layers) and self.loss.rational
+
+
+def _sum_parts(parts: dict[int, list], value: int, ops, combine=None):
+    """dL/d(values[value]): the sum of what every layer that reads it sends back (a chain: the one part).
+
+    `combine` (check's mistakes) replaces the sum where several layers read the value.
+    """
+    found = [part for _, part in reversed(parts[value])]
+    if len(found) > 1 and combine is not None:
+        return combine(found, ops)
+    total = found[0]
+    for part in found[1:]:
+        total = total + part
+    return total

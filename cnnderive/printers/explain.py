@@ -17,6 +17,7 @@ from rich.text import Text
 
 from ..derivation.budget import work
 from .explain_backward import backward
+from .explain_merge import add_forward, concat_forward
 from .explain_param import param_section
 from .explain_update import update_section
 from .explain_view import ACCENT, View, equation, indent, layer_head, prose, scalar
@@ -244,6 +245,8 @@ FORWARD = {
     "avgpool2d": _generic_forward,
     "adaptive_avg_pool2d": _generic_forward,
     "dropout": _dropout_forward,
+    "add": add_forward,
+    "concat": concat_forward,
 }
 
 

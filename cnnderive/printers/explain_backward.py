@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from .explain_conv import full_conv_items, full_conv_sentence
+from .explain_merge import add_backward, concat_backward, fork_backward
 from .explain_start import fused_start, loss_start
 from .explain_view import View, equation, indent, layer_head, prose
 from .matrices import number_text, put
@@ -20,6 +21,9 @@ def backward(view: View) -> list[RenderableType]:
     items: list[RenderableType] = [fused_start(view) if fused else loss_start(view)]
     for step in reversed(layers[:-1] if fused else layers):
         items.append(layer_backward(view, step))
+        fork = view.steps.fork_after(step.position)
+        if fork is not None:
+            items.append(fork_backward(view, fork))
     return items
 
 
@@ -41,10 +45,10 @@ def _result(view: View, step, delta_in, marked=None) -> list:
         view.tensor_view(
             step.input,
             delta_in,
-            f"∂L/∂{step.input.unicode()}",
+            f"∂L/∂{step.input.unicode()}" + (f" from {step.layer.name}" if view.steps.shared_input(step) else ""),
             marked,
             dim_zeros=True,
-            approx=view.floats.deltas[step.position],
+            approx=step.delta_in_approx,
         )
     ]
 
@@ -72,7 +76,7 @@ def _rules(view: View, step, extra=(), first_too: bool = True) -> list:
         items.append(equation(f"∂L/∂{step.input.unicode(index)} = {view.show(rule)}"))
         if rule.free_symbols:
             lines = view.substituted(rule)
-            total = "= " + number_text(delta_in[index], view.floats.deltas[step.position][index])
+            total = "= " + number_text(delta_in[index], step.delta_in_approx[index])
             items += [indent(Text(line), by=6) for line in lines + ([total] if lines[-1] != total else [])]
     return items
 
@@ -251,4 +255,6 @@ BACKWARD = {
     "tanh": _generic,
     "identity": _generic,
     "softmax": _generic,
+    "add": add_backward,
+    "concat": concat_backward,
 }

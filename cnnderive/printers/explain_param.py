@@ -15,6 +15,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from .explain_merge import COPIES
 from .explain_update import decay_lines
 from .explain_view import View, equation, indent, join_terms, prose, value_line
 from .matrices import number_text, put
@@ -111,6 +112,9 @@ def _intermediate_prose(view: View, g, w: str) -> RenderableType:
     if not g.terms:
         return prose(f"{w} is the network's output: L is computed from it directly, so ∂L/∂{w} comes from the loss.")
     out = g.terms[0].out
+    branches = list(dict.fromkeys(term.out for term in g.terms))
+    if len(branches) > 1:  # read by several layers (a skip connection)
+        return _branches_prose(view, g, w, branches)
     layer = view.network.layers[out.layer]
     start = 0 if g.tensor.role == "input" else g.tensor.layer + 1
     moved = [view.network.layers[k].name for k in range(start, out.layer)]
@@ -127,6 +131,21 @@ def _intermediate_prose(view: View, g, w: str) -> RenderableType:
         f"{w} feeds {len(g.terms)} elements of {z} (layer {layer.name}{via}), so it reaches L along {len(g.terms)} "
         f"paths and the chain rule adds one term per path: ∂L/∂{w} = Σ ∂L/∂{z}ₖ · ∂{z}ₖ/∂{w}, where "
         f"∂{z}ₖ/∂{w} is {local}. Add them, don't multiply: a sum of products, one per path."
+    )
+
+
+def _branches_prose(view: View, g, w: str, branches: list) -> RenderableType:
+    """dL/d(an element that several layers read): one term per path, over every branch."""
+    counts = [sum(1 for term in g.terms if term.out == out) for out in branches]
+    each = ", ".join(
+        f"{count} through {out.unicode()} (layer {view.network.layers[out.layer].name})"
+        for out, count in zip(branches, counts)
+    )
+    adds = any(view.network.layers[out.layer].kind == "add" for out in branches)
+    return prose(
+        f"{w} is read by {len(branches)} layers{' (' + COPIES + ')' if adds else ''}, so it reaches L along "
+        f"{len(g.terms)} paths: {each}. The chain rule adds one term per path, over every branch: the "
+        "branches' parts are summed, not averaged."
     )
 
 

@@ -85,9 +85,9 @@ def build_graph(derivation, param: Tensor | None = None) -> Graph:
     nodes = {name: _node(derivation, tensor) for name, tensor in derivation.tensors.items()}
     edges: list[Edge] = []
     for position, layer in enumerate(network.layers):
-        source = derivation.input_tensor(position).name
         output = derivation.layer_tensor(position).name
-        edges.append(Edge(source, output, **_routing(layer, network.kinks[position])))
+        for source in derivation.input_tensors(position):  # several for add and concat
+            edges.append(Edge(source.name, output, **_routing(layer, network.kinks[position])))
         edges += [Edge(f"{layer.name}.{name}", output) for name in network.params[layer.name]]
     last = derivation.layer_tensor(len(network.layers) - 1).name if network.layers else "input"
     edges += [Edge(last, "loss"), Edge("target", "loss")]

@@ -14,6 +14,7 @@ from ..derivation.steps import LayerStep
 from .latex_blocks import MAX_BLOCKS, pack
 from .latex_gradients import MAX_TERMS, Gradients
 from .latex_math import align, number, partial
+from .latex_merge import fork_section
 from .latex_words import BACKWARD, LOSS_DELTA, MASK_TEXT, head, text, tt
 
 
@@ -37,6 +38,9 @@ class Backward(Gradients):
             out.append(self.backward_layer(step))
             if step.position == 0 and step.layer.kind == "conv2d":
                 out.append(self.rotated_kernel(step))
+            fork = self.steps.fork_after(step.position)
+            if fork is not None:
+                out.append(fork_section(self, fork))
         return "\n".join(out) + "\n"
 
     def stop_sentence(self, step: LayerStep) -> str:
@@ -62,9 +66,13 @@ class Backward(Gradients):
             out.append(MASK_TEXT[step.layer.kind](step))
             label = {"maxpool2d": "M", "dropout": "m"}.get(step.layer.kind, r"\mathbf{1}")
             out.append(self.tensor_display(step.input, step.mask, label=label))
-        out.append("The gradient with respect to the input of this layer:")
-        near = self.floats.deltas[step.position]
-        out.append(self.tensor_display(step.input, step.delta_in, near, gradient=True))
+        if self.steps.shared_input(step):
+            out.append(
+                "This layer's part of the gradient with respect to its input (other layers read it too; the parts add):"
+            )
+        else:
+            out.append("The gradient with respect to the input of this layer:")
+        out.append(self.tensor_display(step.input, step.delta_in, step.delta_in_approx, gradient=True))
         return "\n".join(out)
 
     # -- the first convolution: dL/dx as a full convolution with the rotated kernel --------------
@@ -147,7 +155,7 @@ class Backward(Gradients):
             symbols = [symbols[k] for k in keep[:-1]] + [r"\dots", symbols[-1]]
             numbers = [numbers[k] for k in keep[:-1]] + [r"\dots", numbers[-1]]
         rows = [("=", _plus(symbols)), (r"\approx" if not exact else "=", _plus(numbers))]
-        value, approx = step.delta_in[index], float(self.floats.deltas[0][index])
+        value, approx = step.delta_in[index], float(step.delta_in_approx[index])
         rows += self.value_rows(value, approx, approx_before=not exact)
         x = step.input.latex(index)
         kh, kw = layer.kernel

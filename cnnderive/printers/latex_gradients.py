@@ -160,6 +160,16 @@ class Gradients(Blocks):
             mine = gradient.tensor.latex(gradient.index)
             ones = all(t.local_form == 1 for t in gradient.live_terms) and gradient.live_terms
             used, factor = "is used by", f"$\\partial {out}/\\partial {mine}$ there" + (", which is 1" if ones else "")
+        branches = list(dict.fromkeys(term.out for term in terms))
+        if len(branches) > 1:  # read by several layers: the terms of every branch add
+            each = ", ".join(f"{sum(1 for t in terms if t.out == o)} of ${head(o)}$" for o in branches)
+            adds = any(self.network.layers[o.layer].kind == "add" for o in branches)
+            plus = " (the + copies the gradient to both branches)" if adds else ""
+            sentence = (
+                f"It is read by {len(branches)} layers{plus}, so by the chain "
+                f"rule its gradient is a sum of {n} terms over every branch ({each}): summed, not averaged."
+            )
+            return sentence + (f" {cut} of them {'are' if cut > 1 else 'is'} zero (listed below)." if cut else "")
         if n == 1:
             one = "one output" if gradient.is_parameter else "one element"
             return (

@@ -119,6 +119,12 @@ FORWARD = {
         )
     ),
     "flatten": lambda s: "The values are read into one vector channel by channel, each row by row (as PyTorch does).",
+    "add": lambda s: (
+        f"${head(s.output)} = {' + '.join(head(x) for x in s.inputs)}$, element by element: the skip connection joins here."
+    ),
+    "concat": lambda s: (
+        f"${head(s.output)}$ stacks the channels of {', '.join(f'${head(x)}$' for x in s.inputs)}, in this order."
+    ),
 }
 
 
@@ -223,6 +229,15 @@ BACKWARD = {
     "adaptive_avg_pool2d": _back_avgpool,
     "dropout": lambda doc, s, fused: (
         f"The gradient of a kept element is multiplied by the same ${number(s.layer.scale).tex}$; a dropped element gets 0."
+    ),
+    "add": lambda doc, s, fused: (
+        f"Each input enters ${head(s.output)}$ with derivative 1, so the + copies the gradient to both branches: "
+        + ", ".join(f"${partial(head(x))} = {partial(head(s.output))}$" for x in s.inputs)
+        + ", element by element (nothing is halved)."
+    ),
+    "concat": lambda doc, s, fused: (
+        f"Concatenation only moved channels, so ${partial(head(s.output))}$ is cut back into its pieces, "
+        "one per input, channel by channel."
     ),
 }
 

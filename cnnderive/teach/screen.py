@@ -16,7 +16,7 @@ def accident(network, allow: frozenset[str]) -> str | None:
     """Why this network is an accident (a tie, an exact zero, a shared winner), or None."""
     values = network.rational_values  # exact inputs of the layers before any exp/tanh
     for k, layer in enumerate(network.layers[: len(values)]):
-        x = values[k]
+        x = values[network.inputs_of(k)[0]]  # its (first) input: a graph need not read the previous layer
         if layer.kind in ("relu", "leaky_relu") and "zero" not in allow:
             zeros = [index for index in np.ndindex(*x.shape) if x[index] == 0]
             if zeros:

@@ -22,7 +22,7 @@ from ...derivation.names import LETTER_ALIASES, Tensor, TextbookNames
 from ...errors import UserError
 from ..compare import Evaluator
 
-LETTERS = ("yhat", "x", "i", "w", "b", "z", "a", "p", "f", "y", "t", "o", "L", "C", "ŷ")
+LETTERS = ("yhat", "x", "i", "w", "b", "z", "a", "s", "c", "p", "f", "y", "t", "o", "L", "C", "ŷ")  # s, c: add, concat
 SUPERSCRIPTS, SUBSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹", "₀₁₂₃₄₅₆₇₈₉"
 MAX_INDEX_DIGITS = 9  # in one index or stage number
 INDEX_LIST = re.compile(r"\s*([0-9]+(?:\s*,\s*[0-9]+)*)\s*")

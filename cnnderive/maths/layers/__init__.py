@@ -5,6 +5,7 @@ from .base import Cut, Layer, Setting, Shape, Term
 from .conv import Conv2d
 from .dropout import Dropout
 from .linear import Flatten, Linear
+from .merge import Add, Concat
 from .pooling import AvgPool2d, GlobalAvgPool2d, MaxPool2d
 
 LAYER_KINDS: dict[str, type[Layer]] = {
@@ -21,6 +22,8 @@ LAYER_KINDS: dict[str, type[Layer]] = {
     "avgpool2d": AvgPool2d,
     "adaptive_avg_pool2d": GlobalAvgPool2d,
     "dropout": Dropout,
+    "add": Add,
+    "concat": Concat,
 }
 
 __all__ = ["LAYER_KINDS", "Cut", "Layer", "Setting", "Shape", "Term"]

@@ -74,6 +74,7 @@ class Layer:
     elementwise: ClassVar[bool] = False
     passes_through: ClassVar[bool] = False  # outputs are the inputs relabelled (flatten, identity): no factor
     keeps_order: ClassVar[bool] = False  # same shape, and out[a] > out[b] exactly when in[a] > in[b]
+    merges: ClassVar[bool] = False  # takes several inputs (add, concat): forward and backward use tuples
 
     def keeps_order_of(self, a: Index, b: Index, kinks) -> bool:
         """out[a] > out[b] exactly when in[a] > in[b], with this layer's kinks decided."""
@@ -82,6 +83,9 @@ class Layer:
     name: str
     in_shape: Shape
     out_shape: Shape
+    # the values it reads, by position in Network.run's `values` (0 the input, k + 1 the output of
+    # layers[k]); () means the previous layer's output, as in a chain
+    sources: tuple[int, ...] = ()
 
     @classmethod
     def create(cls, name: str, in_shape: Shape, **settings: object) -> Layer:
