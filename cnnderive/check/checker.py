@@ -108,7 +108,11 @@ class Checker:
             pairs = tuple((as_fraction(t.delta), as_fraction(t.local)) for t in asked.terms)
         else:
             ops, right, pairs = FloatOps(), asked.approx, tuple((t.delta_approx, t.local_approx) for t in asked.terms)
-        track = Track(right, pairs, lambda overrides: network.run(ops, overrides=overrides), asked.pick)
+        decay = None if asked.decay is None else asked.decay.value if ops.exact else asked.decay.approx
+        forward = network.run(ops).values  # once: a mistake replaces backward rules only
+        track = Track(
+            right, pairs, lambda overrides: network.run(ops, values=forward, overrides=overrides), asked.pick, decay
+        )
         found = variants(network, asked.terms, track)
         return [v for v in found if not _same_number(v.expr, right)]
 
@@ -117,7 +121,8 @@ class Checker:
         """The mistaken formulas that differ from the right one as functions."""
         asked, ev = self.asked, self.evaluator
         pairs = tuple((t.delta_form, t.local_form) for t in asked.terms)
-        track = Track(asked.form, pairs, symbolic_run(self.symbolic), lambda p: sympy.sympify(asked.pick(p)))
+        decay = None if asked.decay is None else asked.decay.form
+        track = Track(asked.form, pairs, symbolic_run(self.symbolic), lambda p: sympy.sympify(asked.pick(p)), decay)
         found = variants(self.derivation.network, asked.terms, track)
         return [v for v in found if not ev.identical(sympy.sympify(v.expr), asked.form)]
 

@@ -11,6 +11,7 @@ a part with several conditions needs each of them.
 from __future__ import annotations
 
 POOLS = frozenset({"maxpool2d", "avgpool2d", "adaptive_avg_pool2d"})
+AVERAGE_POOLS = frozenset({"avgpool2d", "adaptive_avg_pool2d"})
 RECTIFIERS = frozenset({"relu", "leaky_relu"})
 # what makes a chain-rule term zero, said only for the kinds the network has
 CUTTERS = {"relu": "a ReLU", "maxpool2d": "a max-pool", "dropout": "a dropout mask"}
@@ -158,6 +159,117 @@ EXPLANATIONS = {
                 "Flatten reads its input row by row, one channel after the other, as PyTorch does: "
                 "f[(c·H + i)·W + j] = x[c, i, j]. Reading it column by column (or with the channels last) "
                 "sends the gradient of each f_k back to the wrong element of the feature map."
+            )
+        ],
+    ),
+    "decay_left_out": (
+        "λw left out (∂L/∂w without the weight decay)",
+        [
+            (
+                "With weight decay the loss minimised is J = L + λ/2·Σw², so the gradient has two parts: "
+                "∂J/∂w = ∂L/∂w + λ·w, the chain rule's sum and the derivative of the penalty. Yours is the chain "
+                "rule's sum alone; add λ·w (PyTorch's SGD(weight_decay=λ) adds the same λ·w)."
+            )
+        ],
+    ),
+    "decay_twice": (
+        "2λ·w instead of λ·w (the penalty's ½ left out)",
+        [
+            (
+                "The penalty is λ/2·Σw²: the ½ is there so that its derivative is λ·w, and ∂J/∂w = ∂L/∂w + λ·w. "
+                "Differentiating λ·Σw² instead adds 2λ·w."
+            )
+        ],
+    ),
+    "decay_half": (
+        "λ/2·w instead of λ·w",
+        [
+            (
+                "d/dw (λ/2·w²) = λ·w: the 2 of the power rule cancels the ½ of the penalty, so "
+                "∂J/∂w = ∂L/∂w + λ·w, not ∂L/∂w + λ/2·w."
+            )
+        ],
+    ),
+    "pool_overwritten": (  # built only at a pooling layer: its paragraph is said only there
+        "overlapping pooling windows overwritten instead of accumulated",
+        [
+            _when(
+                {"at:maxpool2d", "at:avgpool2d"},
+                text="The pooling windows overlap here (the stride is smaller than the kernel), so an input can sit "
+                "in several windows, and its gradient is the sum of what each of them sends back",
+            ),
+            _when("at:maxpool2d", text=": an input that is the maximum of two windows gets both windows' gradients"),
+            _when("at:avgpool2d", text=": an input gets 1/(kh·kw) of the gradient of every window it is in"),
+            _when(
+                POOLS,
+                text=". Writing each window's gradient into ∂L/∂x (=) instead of adding it (+=) keeps only the last "
+                "window's.",
+            ),
+        ],
+    ),
+    "avgpool_share_left_out": (  # built only at an average pool
+        "the 1/{size} of the average pool left out",
+        [
+            _when(
+                AVERAGE_POOLS,
+                text="An average pool multiplies every element of its window by 1/(kh·kw) (the number of elements it "
+                "averages), so each element gets that share of the window's gradient: ∂L/∂x = ∂L/∂p / (kh·kw). "
+                "Copying the gradient unchanged to every element treats the pool as a sum.",
+            )
+        ],
+    ),
+    "kernel_not_rotated": (
+        "the kernel not rotated for ∂L/∂x",
+        [
+            (
+                "The convolution is a correlation, z[i,j] = Σ w[a,b]·x[i·s + a, j·s + b] (as PyTorch's Conv2d), "
+                "so x[r,c] meets the weight w[r − i·s, c − j·s] in output z[i,j] and "
+                "∂L/∂x[r,c] = Σ ∂L/∂z[i,j]·w[r − i·s, c − j·s]. Written as a sliding window over the zero-padded "
+                "delta this is a full correlation with the kernel rotated by 180° (a full convolution with the "
+                "kernel). Sliding the kernel as it is pairs each delta with the weight at the mirrored position."
+            )
+        ],
+    ),
+    "stride_not_dilated": (
+        "the stride left out of ∂L/∂x (the delta not dilated)",
+        [
+            (
+                "With stride s, output z[i,j] reads the window that starts at x[i·s, j·s], so ∂L/∂z[i,j] goes back "
+                "to that window: ∂L/∂x[r,c] = Σ ∂L/∂z[i,j]·w[r − i·s, c − j·s]. As a full convolution this needs "
+                "the delta dilated, s − 1 zeros between neighbouring elements, before the rotated kernel slides "
+                "over it. Without them each ∂L/∂z[i,j] is sent to the window at (i, j) instead of (i·s, j·s), as "
+                "if the stride were 1."
+            )
+        ],
+    ),
+    "kernel_rotated": (
+        "the kernel's gradient rotated (a convolution instead of a correlation)",
+        [
+            (
+                "The weight w[a,b] multiplies x[i·s + a, j·s + b] in output z[i,j], so "
+                "∂L/∂w[a,b] = Σ ∂L/∂z[i,j]·x[i·s + a, j·s + b]: the input correlated with the delta, nothing "
+                "rotated (the 180° rotation belongs to ∂L/∂x only). Flipping the delta (convolving the input with "
+                "it) or rotating the result pairs each input with the gradient of an output it did not feed."
+            )
+        ],
+    ),
+    "momentum_on_gradient": (
+        "momentum applied to the gradient instead of the velocity",
+        [
+            (
+                "SGD with momentum (PyTorch's, dampening 0) first updates the velocity, v ← μ·v + g, then steps "
+                "along it, w ← w − lr·v. The momentum μ multiplies the old velocity, not the gradient: v + μ·g "
+                "keeps all of the old velocity and only μ of the new gradient."
+            )
+        ],
+    ),
+    "step_decay_left_out": (
+        "λw left out of the step",
+        [
+            (
+                "With weight decay the step uses the gradient of J = L + λ/2·Σw²: g = ∂L/∂w + λ·w (PyTorch's "
+                "SGD(weight_decay=λ) adds the same λ·w), which pulls every decayed weight towards 0 by lr·λ·w on "
+                "top of the loss's gradient. Yours stepped with ∂L/∂w alone."
             )
         ],
     ),

@@ -17,6 +17,7 @@ import numpy as np
 import sympy
 
 from .explanations import EXPLANATIONS, explanation, network_features
+from .wrong_rules import WINDOW_RULES, like
 
 MODIFIERS = {"sign": "a sign error", "factor_two": "the factor 2 dropped"}
 
@@ -58,6 +59,7 @@ class Track:
     pairs: tuple[tuple[object, object], ...]  # (∂L/∂out, ∂out/∂asked) of each chain-rule term
     run: Callable  # overrides -> the backward Pass on this track with those rules replaced
     pick: Callable  # Pass -> the asked gradient out of it
+    decay: object = None  # λ·w on this track, when the asked parameter is decayed
 
 
 def mistake(key: str, features: frozenset[str], term=None, at: str | None = None, **fill) -> Mistake:
@@ -70,7 +72,7 @@ def mistake(key: str, features: frozenset[str], term=None, at: str | None = None
 def variants(network, terms, track: Track, backward: bool = True) -> list[Variant]:
     """Every mistaken version of the asked gradient that applies here, also with a sign or factor-2 slip."""
     right, features = track.right, network_features(network)
-    base = chain_variants(terms, track, features)
+    base = chain_variants(terms, track, features) + decay_variants(track, features)
     if backward:
         base += backward_variants(network, track, features) + kink_variants(network, track, features)
     found = list(base)
@@ -111,6 +113,18 @@ def chain_variants(terms, track: Track, features: frozenset[str], most: int = 32
     return found
 
 
+def decay_variants(track: Track, features: frozenset[str]) -> list[Variant]:
+    """The weight decay's λ·w left out, counted twice (the penalty taken as λ·Σw²) or halved (λ/2·w)."""
+    if track.decay is None:
+        return []
+    right, decay = track.right, track.decay
+    return [
+        Variant(mistake("decay_left_out", features), right - decay),
+        Variant(mistake("decay_twice", features), right + decay),
+        Variant(mistake("decay_half", features), right - decay / 2),
+    ]
+
+
 def _sum(items):
     items = list(items)
     if items and all(isinstance(item, sympy.Basic) for item in items):
@@ -133,46 +147,12 @@ def _product(items):
 # pass is rerun with it through Network.run(overrides=...).
 
 
-def _like(values: list | np.ndarray, shape, delta: np.ndarray) -> np.ndarray:
-    """An array of the given values in the dtype of delta (object for exact and symbolic tracks)."""
-    out = np.empty(shape, dtype=object)
-    out[...] = values
-    return out if delta.dtype == object else out.astype(delta.dtype)
-
-
 def _left_out(layer):
     return lambda x, y, delta, params, kinks, ops: (delta, {})
 
 
 def _softmax_diagonal(layer):
     return lambda x, y, delta, params, kinks, ops: (delta * y * (1 - y), {})
-
-
-def _pool_to_all(layer):
-    def backward(x, y, delta, params, kinks, ops):
-        delta_x = _like(ops.const(0), x.shape, np.empty(0, dtype=object))
-        (kh, kw), (sh, sw) = layer.kernel, layer.stride
-        for c, i, j in np.ndindex(*delta.shape):
-            delta_x[c, i * sh : i * sh + kh, j * sw : j * sw + kw] += delta[c, i, j]
-        return _like(delta_x, x.shape, delta), {}
-
-    return backward
-
-
-def _flatten_order(order: str):
-    def make(layer):
-        if len(layer.in_shape) != 3:
-            return None
-        channels, height, width = layer.in_shape
-
-        def backward(x, y, delta, params, kinks, ops):
-            if order == "columns":
-                return delta.reshape(channels, width, height).transpose(0, 2, 1), {}
-            return delta.reshape(height, width, channels).transpose(2, 0, 1), {}
-
-        return backward
-
-    return make
 
 
 def _multiplied(layer):
@@ -186,10 +166,10 @@ def _multiplied(layer):
             for term in layer.param_terms("weight", w_index):
                 if term.in_index is not None:
                     parts.setdefault(term.in_index, []).append(weight[w_index] * delta[term.out_index])
-        delta_x = _like(ops.const(0), x.shape, np.empty(0, dtype=object))
+        delta_x = like(ops.const(0), x.shape, np.empty(0, dtype=object))
         for index, contributions in parts.items():
             delta_x[index] = _product(contributions)
-        return _like(delta_x, x.shape, delta), grads
+        return like(delta_x, x.shape, delta), grads
 
     return backward
 
@@ -201,11 +181,9 @@ WRONG_RULES: dict[str, list[tuple[str, Callable]]] = {
     "sigmoid": [_ACTIVATION],
     "tanh": [_ACTIVATION],
     "softmax": [_ACTIVATION, ("softmax_diagonal", _softmax_diagonal)],
-    "maxpool2d": [("maxpool_all", _pool_to_all)],
-    "flatten": [("flatten_transposed", _flatten_order("columns")), ("flatten_transposed", _flatten_order("last"))],
     "linear": [("next_layer_multiplied", _multiplied)],
-    "conv2d": [("next_layer_multiplied", _multiplied)],
-}
+    "conv2d": [("next_layer_multiplied", _multiplied), *WINDOW_RULES["conv2d"]],
+} | {kind: rules for kind, rules in WINDOW_RULES.items() if kind != "conv2d"}
 # the same slips made where the loss is differentiated through the final softmax or sigmoid
 FUSED_WRONG_RULES: dict[str, list[tuple[str, Callable]]] = {
     "sigmoid": [("activation_left_out", lambda loss: lambda out, t, ops: loss.delta(out, t, ops))],
@@ -234,7 +212,8 @@ def backward_variants(network, track: Track, features: frozenset[str]) -> list[V
             rule = make(layer)
             if rule is not None:
                 passed = track.run({k: rule})
-                named = mistake(key, features, at=layer.kind, kind=ACTIVATION_NAMES.get(layer.kind, ""))
+                kh, kw = getattr(layer, "kernel", (1, 1))
+                named = mistake(key, features, at=layer.kind, kind=ACTIVATION_NAMES.get(layer.kind, ""), size=kh * kw)
                 found.append(Variant(named, track.pick(passed)))
     if not network.is_chain():  # a tensor read by several layers: its parts averaged, not summed
         passed = track.run({"combine": _averaged})

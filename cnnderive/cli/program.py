@@ -83,6 +83,7 @@ EXAMPLES = {
             'cnnderive check configs/seed001_conv_conv_mse.yaml --param "conv1.weight[0,0,0,0]" '
             '--expr "2*(o - y)*(i_1*w_1^2 + i_2*w_2^2 + i_4*w_3^2 + i_5*w_4^2)"'
         ),
+        "cnnderive check configs/seed002_pool_to_fc.yaml --answers configs/worksheets/seed002_sign_error.yaml",
     ],
     "latex": [
         "cnnderive latex configs/seed001_conv_conv_mse.yaml -o seed001.tex --pdf",

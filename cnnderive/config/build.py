@@ -125,7 +125,10 @@ def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network 
     budget = {"work": 0, "parameters": 0, "max_work": max_work}
     values = Values(shape)
     for position, raw in enumerate(raw_layers):
-        layer, layer_params = _layer(raw, position, values, seed, params, budget)
+        try:
+            layer, layer_params = _layer(raw, position, values, seed, params, budget)
+        except ConfigError as error:
+            raise _with_shape_story(error, layers) from None
         layers.append(layer)
         params[layer.name] = layer_params
         shape = layer.out_shape
@@ -165,7 +168,9 @@ def _input(raw: object, seed: int) -> np.ndarray:
         if values.ndim == 2:
             values = values.reshape(1, *values.shape)
         if values.ndim not in (1, 3):
-            raise ConfigError(f"expected [C][H][W], [H][W] or [N] numbers, found {values.ndim} levels of lists", fields.at("values"))
+            raise ConfigError(
+                f"expected [C][H][W], [H][W] or [N] numbers, found {values.ndim} levels of lists", fields.at("values")
+            )
     else:
         shape = fields.get("shape")
         if not isinstance(shape, list) or len(shape) not in (1, 2, 3):
@@ -198,7 +203,8 @@ def _layer(raw: object, position: int, values: Values, seed: int, known: dict, b
     kind = layer_kind(kind)
     if kind is None:
         raise ConfigError(
-            f"unknown layer type {describe(fields.get('type'))}; known types: {', '.join(LAYER_KINDS)}", fields.at("type")
+            f"unknown layer type {describe(fields.get('type'))}; known types: {', '.join(LAYER_KINDS)}",
+            fields.at("type"),
         )
     name = fields.string("name", f"{kind}_{position + 1}")
     if not _NAME.match(name) or name in _RESERVED:
@@ -308,6 +314,34 @@ def _param_tensor(raw: object, shape: tuple, layer: Layer, param: str, path: tup
             path,
         )
     return values
+
+
+def _with_shape_story(error: ConfigError, earlier: list[Layer]) -> ConfigError:
+    """A parameter of the wrong shape, with why the layer's input has the shape it has, where a window
+    before it floored (a 3x3 map pooled 2x2, stride 2, is 1x1: its last row and column are dropped)."""
+    if "must have shape" not in error.message:
+        return error
+    floors = [story for layer in earlier if (story := _floored(layer))]
+    if floors:
+        error.message += f" (the input shrank: {'; '.join(floors)})"
+    return error
+
+
+def _floored(layer: Layer) -> str:
+    """'maxpool2d_1 takes 3x3 to 1x1: (3 - 2)/2 + 1 floors to 1' when a window does not fit evenly, else ''."""
+    kernel, stride = getattr(layer, "kernel", None), getattr(layer, "stride", None)
+    if kernel is None or stride is None or len(layer.in_shape) != 3:
+        return ""
+    padding = getattr(layer, "padding", (0, 0))
+    sums = []
+    for size, k, s, p in zip(layer.in_shape[1:], kernel, stride, padding):
+        if (size + 2 * p - k) % s:
+            padded = f"{size} + 2·{p}" if p else f"{size}"
+            sums.append(f"({padded} - {k})/{s} + 1 floors to {(size + 2 * p - k) // s + 1}")
+    if not sums:
+        return ""
+    (h, w), (oh, ow) = layer.in_shape[1:], layer.out_shape[1:]
+    return f"{layer.name} takes {h}x{w} to {oh}x{ow}: " + ", ".join(dict.fromkeys(sums))
 
 
 def _dims(shape: tuple) -> str:

@@ -78,6 +78,13 @@ class Fork:
     total_approx: np.ndarray
     after: int  # the position of the layer whose backward step completes the sum (the first reader)
 
+    def worked_index(self) -> tuple[int, ...]:
+        """The element to work by hand: the first every branch sends something to (else the first)."""
+        for index in zip(*self.total.nonzero()):
+            if all(part[index] != 0 for part in self.parts):
+                return tuple(int(i) for i in index)
+        return (0,) * self.total.ndim
+
 
 @dataclass(frozen=True)
 class Steps:

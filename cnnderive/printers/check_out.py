@@ -12,6 +12,7 @@ from ..check.checker import Comparison, ExprVerdict, ValueVerdict
 from ..check.mistakes import Mistake
 from ..check.stand_ins import StandIn
 from ..derivation.records import Term
+from .explain_update import decay_lines
 from .numbers import DIGITS
 from .sympy_names import TextbookPrinter
 from .terminal import value_text
@@ -129,6 +130,7 @@ class CheckView:
             parts.append(self.formula("right formula: ", verdict.asked.form))
         if verdict.asked.terms:
             parts.append(self.terms_table(verdict))
+        parts += decay_lines(verdict.asked)  # ∂J/∂w = ∂L/∂w + λ·w, when the parameter is decayed
         if verdict.mistakes:
             parts += self.mistakes(verdict.mistakes, "Your value is what you get with ")
         else:

@@ -15,7 +15,7 @@ from ..derivation.batch import BatchDerivation
 from ..derivation.steps import build_steps
 from .explain_view import View, equation, indent, prose, value_line
 from .matrices import number_text
-from .terminal import MAX_ROWS, value_text
+from .terminal import MAX_ROWS, parameter_elements, value_text
 
 MAX_EXAMPLE_COLUMNS = 4  # examples with a column of their own in the `grad` table
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -101,7 +101,7 @@ def batch_gradient_table(derivation: BatchDerivation, selected=None) -> Table:
     if derivation.size > len(shown):
         table.add_column("…")
     table.add_column(f"∂L/∂θ = {sum_text(derivation, '∂{}/∂θ')}", justify="right")
-    for row, (tensor, index) in enumerate(_elements(derivation, selected)):
+    for row, (tensor, index) in enumerate(parameter_elements(derivation, selected)):
         if row == MAX_ROWS:
             table.caption += "\n… more rows left out: narrow with --param, or use --json for all of them"
             break
@@ -113,15 +113,6 @@ def batch_gradient_table(derivation: BatchDerivation, selected=None) -> Table:
         table.add_row(name, *cells, value_text(record.value[index], float(record.approx[index])))
     return table
 
-
-def _elements(derivation: BatchDerivation, selected):
-    if selected:
-        tensor, index = selected
-        yield from ((tensor, i) for i in ([index] if index is not None else tensor.indices()))
-        return
-    for name in derivation.network.parameter_names():
-        tensor = derivation.tensors[name]
-        yield from ((tensor, i) for i in tensor.indices())
 
 
 def batch_verdict(verdict, name: str) -> Group:

@@ -75,7 +75,7 @@ def fork_backward(view: View, fork) -> Group:
     ]
     for step, part, approx in zip(fork.readers, fork.parts, fork.parts_approx):
         items.append(view.tensor_view(fork.tensor, part, f"from {step.layer.name}", dim_zeros=True, approx=approx))
-    index = _worked_index(fork)
+    index = fork.worked_index()
     terms = " + ".join(_term(part[index], approx[index]) for part, approx in zip(fork.parts, fork.parts_approx))
     total = number_text(fork.total[index], fork.total_approx[index])
     items.append(equation(f"∂L/∂{fork.tensor.unicode(index)} = {terms} = {total}"))
@@ -83,12 +83,6 @@ def fork_backward(view: View, fork) -> Group:
     return Group(head, indent(*items), Text())
 
 
-def _worked_index(fork) -> tuple[int, ...]:
-    """The first element every branch sends something to (else the first element)."""
-    for index in zip(*fork.total.nonzero()):
-        if all(part[index] != 0 for part in fork.parts):
-            return tuple(int(i) for i in index)
-    return (0,) * fork.total.ndim
 
 
 def _term(value, approx) -> str:

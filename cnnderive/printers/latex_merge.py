@@ -22,7 +22,7 @@ def fork_section(doc, fork) -> str:
     for step, part, approx in zip(fork.readers, fork.parts, fork.parts_approx):
         out.append(f"From {tt(step.layer.name)}:")
         out.append(doc.tensor_display(fork.tensor, part, approx, gradient=True))
-    index = _worked_index(fork)
+    index = fork.worked_index()
     terms = " + ".join(_term(part[index], approx[index]) for part, approx in zip(fork.parts, fork.parts_approx))
     total = number(fork.total[index], approx=fork.total_approx[index]).tex
     out.append(f"\\[ {partial(fork.tensor.latex(index))} = {terms} = {total} \\]")
@@ -31,11 +31,6 @@ def fork_section(doc, fork) -> str:
     return "\n".join(out)
 
 
-def _worked_index(fork) -> tuple[int, ...]:
-    for index in zip(*fork.total.nonzero()):
-        if all(part[index] != 0 for part in fork.parts):
-            return tuple(int(i) for i in index)
-    return (0,) * fork.total.ndim
 
 
 def _term(value, approx) -> str:

@@ -74,7 +74,7 @@ def gradient_table(derivation: Derivation, selected=None) -> Table:
     table.add_column("parameter", no_wrap=True)
     table.add_column("chain rule: ∂L/∂θ =")
     table.add_column("value", justify="right")
-    for row, (tensor, index) in enumerate(_elements(derivation, selected)):
+    for row, (tensor, index) in enumerate(parameter_elements(derivation, selected)):
         if row == MAX_ROWS:
             table.caption = "… more rows left out: narrow with --param, or use --json for all of them"
             break
@@ -86,7 +86,8 @@ def gradient_table(derivation: Derivation, selected=None) -> Table:
     return table
 
 
-def _elements(derivation: Derivation, selected):
+def parameter_elements(derivation, selected):
+    """(tensor, index) of every parameter element, or of the one selected (a tensor, an element)."""
     if selected:
         tensor, index = selected
         yield from ((tensor, i) for i in ([index] if index is not None else tensor.indices()))

@@ -82,7 +82,10 @@ def _float_mistakes(network, questions) -> list[tuple[float, list[tuple[str, flo
     for question in questions:
         asked = derivation.gradient(*parse_parameter(network, question))
         pairs = tuple((t.delta_approx, t.local_approx) for t in asked.terms)
-        track = Track(asked.approx, pairs, lambda overrides: network.run(FloatOps(), overrides=overrides), asked.pick)
+        decay = asked.decay.approx if asked.decay is not None else None  # λ·w: its mistakes are screened too
+        track = Track(
+            asked.approx, pairs, lambda overrides: network.run(FloatOps(), overrides=overrides), asked.pick, decay
+        )
         mistakes = [(v.mistake.name, float(v.expr)) for v in variants(network, asked.terms, track)]
         found.append((float(asked.approx), mistakes))
     return found
