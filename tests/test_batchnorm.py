@@ -279,7 +279,7 @@ def test_batch_norm_without_a_batch_is_a_one_line_error(tmp_path):
     config["loss"]["target"] = config["loss"]["target"][0]
     path = tmp_path / "one.yaml"
     path.write_text(text_of(config))
-    status, out, err = run_cli(["grad", str(path)])
+    status, _, err = run_cli(["grad", str(path)])
     assert status == 2
     assert "batchnorm needs a batch of at least 2 examples in training mode" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -49,7 +49,7 @@ def _smallest(cls):
     chosen = {"kernel": (2, 2), "stride": (1, 1), "padding": (0, 0), "out_channels": 1, "out_features": 2}
     chosen["kept"] = (1, 0, 1, 1, 1, 0, 1, 1, 1)  # a dropout mask over the 1x3x3 input
     settings = {name: chosen.get(name, setting.default) for name, setting in cls.settings.items()}
-    shape = (9,) if cls.kind == "linear" else (1, 3, 3)
+    shape = (9,) if cls.kind in ("linear", "batchnorm1d") else (1, 3, 3)
     return cls.create("probe", shape, **settings)
 
 

@@ -17,6 +17,7 @@ from ..maths.batch import Batch
 from ..maths.batch_run import decide_batch_kinks, has_batch_wide, run_batch
 from ..maths.network import Pass
 from ..maths.ops import FloatOps, SympyOps
+from .batchnorm import batch_norm_records
 from .budget import BUDGET, Budget
 from .build import Derivation
 
@@ -49,6 +50,7 @@ class BatchDerivation:
             decide_batch_kinks(batch)
         first = Derivation(batch.first, exact, budget)
         self.examples = [first] + [Derivation(net, first.exact, budget) for net in batch.examples[1:]]
+        self.batch_wide = batch_wide
         if batch_wide:
             _lock_step(self.examples, batch, first.exact)
         self.batch = batch
@@ -85,6 +87,10 @@ class BatchDerivation:
             name: self._scaled([np.asarray(p.grads[name], dtype=float) for p in passes], exact=False)
             for name in self.network.parameter_names()
         }
+        if self.batch_wide and self.exact:  # the nearest doubles of the exact sums (conv bias before batch norm: 0)
+            shown = [example.values for example in self.examples]
+            loss = _float(self._scaled([p.loss for p in shown], exact=True))
+            grads = {name: _floats(self._scaled([p.grads[name] for p in shown], exact=True)) for name in grads}
         return Pass([outputs], loss, [], grads)
 
     @property
@@ -121,23 +127,30 @@ def _lock_step(examples: list[Derivation], batch: Batch, exact: bool) -> None:
     else:
         floats = run_batch(batch, FloatOps())
         shown = floats
-    for example, value_pass, float_pass in zip(examples, shown, floats):
+    records = batch_norm_records(batch, shown, floats, SympyOps() if exact else FloatOps())
+    for example, value_pass, float_pass, record in zip(examples, shown, floats, records):
         example.__dict__["values"] = value_pass  # the cached passes of Derivation
         example.__dict__["floats"] = float_pass
+        example.batch_norm = record
+
+
+def _float(value) -> float:
+    """An exact SymPy number evaluated to 30 digits, then rounded to a double."""
+    return float(value.evalf(30))
+
+
+def _floats(array):
+    if array is None:
+        return None
+    out = np.array([_float(value) for value in np.asarray(array, dtype=object).flat], dtype=float)
+    return out.reshape(np.shape(array))
 
 
 def _nearest(exact: Pass) -> Pass:
-    """The floats of an exact pass: each number evaluated to 30 digits, then rounded to a double."""
-
-    def floats(array):
-        if array is None:
-            return None
-        out = np.array([float(value.evalf(30)) for value in np.asarray(array, dtype=object).flat], dtype=float)
-        return out.reshape(np.shape(array))
-
+    """The floats of an exact pass, each the nearest double of its exact number."""
     return Pass(
-        [floats(v) for v in exact.values],
-        float(exact.loss.evalf(30)),
-        [floats(d) for d in exact.deltas],
-        {name: floats(g) for name, g in exact.grads.items()},
+        [_floats(v) for v in exact.values],
+        _float(exact.loss),
+        [_floats(d) for d in exact.deltas],
+        {name: _floats(g) for name, g in exact.grads.items()},
     )

@@ -27,6 +27,7 @@ class Derivation:
         self.exact = work(network) <= budget.exact_limit(network) if exact is None else exact
         self.ops = SympyOps() if self.exact else FloatOps()
         self.tensors = tensors(network)
+        self.batch_norm: dict = {}  # layer position -> BatchNormRecord, for an example of a batch with batch norm
 
     @cached_property
     def floats(self) -> Pass:

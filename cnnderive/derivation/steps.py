@@ -108,7 +108,8 @@ class Steps:
 def build_steps(derivation: Derivation) -> Steps:
     """All the layer steps of a derivation; rules only when the network is small enough to print them."""
     symbolic = None
-    if work(derivation.network) <= derivation.budget.rules_work:
+    batch_wide = any(layer.batch_wide for layer in derivation.network.layers)  # no one-example rules past batch norm
+    if work(derivation.network) <= derivation.budget.rules_work and not batch_wide:
         from .symbolic import Symbolic
 
         symbolic = Symbolic(derivation)

@@ -77,7 +77,12 @@ def run_batch(batch: Batch, ops, constant_stats: bool = False) -> list[Pass]:
             grads[n].update({f"{layer.name}.{name}": grad for name, grad in parts[n].items()})
     names = first.parameter_names()
     return [
-        Pass(values[n], net.loss.value(values[n][-1], targets[n], ops), deltas[n], {name: grads[n][name] for name in names})
+        Pass(
+            values[n],
+            net.loss.value(values[n][-1], targets[n], ops),
+            deltas[n],
+            {name: grads[n][name] for name in names},
+        )
         for n, net in enumerate(nets)
     ]
 

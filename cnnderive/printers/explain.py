@@ -17,6 +17,7 @@ from rich.text import Text
 
 from ..derivation.budget import work
 from .explain_backward import backward
+from .explain_batchnorm import batchnorm_forward
 from .explain_merge import add_forward, concat_forward
 from .explain_param import param_section
 from .explain_update import update_section
@@ -247,6 +248,8 @@ FORWARD = {
     "dropout": _dropout_forward,
     "add": add_forward,
     "concat": concat_forward,
+    "batchnorm2d": batchnorm_forward,
+    "batchnorm1d": batchnorm_forward,
 }
 
 

@@ -7,6 +7,7 @@ import sympy
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from .explain_batchnorm import batchnorm_backward
 from .explain_conv import full_conv_items, full_conv_sentence
 from .explain_merge import add_backward, concat_backward, fork_backward
 from .explain_start import fused_start, loss_start
@@ -257,4 +258,6 @@ BACKWARD = {
     "softmax": _generic,
     "add": add_backward,
     "concat": concat_backward,
+    "batchnorm2d": batchnorm_backward,
+    "batchnorm1d": batchnorm_backward,
 }

@@ -125,7 +125,38 @@ FORWARD = {
     "concat": lambda s: (
         f"${head(s.output)}$ stacks the channels of {', '.join(f'${head(x)}$' for x in s.inputs)}, in this order."
     ),
+    "batchnorm2d": lambda s: _bn_forward(s),
+    "batchnorm1d": lambda s: _bn_forward(s),
 }
+
+
+def _bn_forward(s: LayerStep) -> str:
+    i, o = _io(s)
+    divisor = "m - 1" if s.layer.unbiased else "m"
+    return (
+        f"Batch norm in training mode: ${o} = \\gamma \\hat{{x}} + \\beta$ with "
+        f"$\\hat{{x}} = ({i} - \\mu)/\\sqrt{{\\sigma^2 + \\varepsilon}}$, $\\varepsilon = {number(s.layer.eps).tex}$, "
+        f"where $\\mu$ and $\\sigma^2 = \\sum ({i} - \\mu)^2/({divisor})$ are the mean and variance of each channel "
+        "over the whole batch ($m$ numbers): every example's output depends on every example. The square root is "
+        "kept exact."
+    )
+
+
+def _bn_backward(s: LayerStep) -> str:
+    i, o = _io(s)
+    divisor = "m - 1" if s.layer.unbiased else "m"
+    d_xhat, d_var, d_mean = partial(r"\hat{x}"), partial(r"\sigma^2"), partial(r"\mu")
+    root = r"\sqrt{\sigma^2 + \varepsilon}"
+    return (
+        f"Each ${i}$ reaches the loss by three paths: through $\\hat{{x}}$, through $\\sigma^2$ and through $\\mu$. "
+        f"With ${d_xhat} = \\gamma\\, {partial(o)}$:\n"
+        f"\\[ {partial(i)} = \\frac{{{d_xhat}}}{{{root}}} + {d_var} \\frac{{2({i} - \\mu)}}{{{divisor}}} "
+        f"+ \\frac{{{d_mean}}}{{m}} \\]\n"
+        f"with ${d_var} = \\sum {d_xhat} ({i} - \\mu) \\cdot (-\\tfrac12)(\\sigma^2 + \\varepsilon)^{{-3/2}}$ and "
+        f"${d_mean} = -\\sum {d_xhat} / {root}$ (sums over the whole batch; the part of "
+        f"$\\partial L/\\partial\\mu$ through $\\sigma^2$ is 0, as $\\sum ({i} - \\mu) = 0$). Before this layer "
+        "the gradients are those of the sum of all the examples' losses."
+    )
 
 
 def _back_linear(doc: Document, s: LayerStep, fused: bool) -> str:
@@ -239,6 +270,8 @@ BACKWARD = {
         f"Concatenation only moved channels, so ${partial(head(s.output))}$ is cut back into its pieces, "
         "one per input, channel by channel."
     ),
+    "batchnorm2d": lambda doc, s, fused: _bn_backward(s),
+    "batchnorm1d": lambda doc, s, fused: _bn_backward(s),
 }
 
 MASK_TEXT = {

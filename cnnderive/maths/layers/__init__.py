@@ -1,8 +1,8 @@
 """The layer kinds, by their config `type`. A new kind is one class and one line here."""
 
 from .activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .batchnorm import BatchNorm1d, BatchNorm2d
 from .base import Cut, Layer, Setting, Shape, Term
+from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv2d
 from .dropout import Dropout
 from .linear import Flatten, Linear

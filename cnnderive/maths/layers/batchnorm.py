@@ -30,6 +30,7 @@ class Statistics:
     variance: np.ndarray  # σ², per channel (divided by m, or m - 1 when unbiased)
     inverse_root: np.ndarray  # 1/√(σ² + ε), per channel
     normalised: np.ndarray  # x̂
+    shifted: np.ndarray  # σ² + ε, per channel (rational when the inputs are)
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,9 @@ class _BatchNorm(Layer):
         mean = _divide(stacked.sum(axis=self.axes), m, ops)
         centred = stacked - mean.reshape(self._view())
         variance = _divide((centred * centred).sum(axis=self.axes), m - self.unbiased, ops)
-        inverse_root = ops.const(1) / ops.sqrt(variance + ops.const(self.eps))
-        return Statistics(centred, mean, variance, inverse_root, centred * inverse_root.reshape(self._view()))
+        shifted = variance + ops.const(self.eps)
+        inverse_root = ops.const(1) / ops.sqrt(shifted)
+        return Statistics(centred, mean, variance, inverse_root, centred * inverse_root.reshape(self._view()), shifted)
 
     def forward_batch(self, xs: list[np.ndarray], params: dict, ops) -> list[np.ndarray]:
         """Every example's output, from the batch statistics."""
@@ -118,7 +120,9 @@ class _BatchNorm(Layer):
         out = stats.normalised * params["weight"].reshape(self._view()) + params["bias"].reshape(self._view())
         return list(out)
 
-    def paths(self, stats: Statistics, deltas: list[np.ndarray], params: dict, ops, constant_stats=False) -> BackwardPaths:
+    def paths(
+        self, stats: Statistics, deltas: list[np.ndarray], params: dict, ops, constant_stats=False
+    ) -> BackwardPaths:
         """dL/dx by its three paths; `constant_stats` leaves out the paths through μ and σ² (a named mistake)."""
         view, m = self._view(), self.count(len(deltas))
         d_xhat = np.stack(deltas) * params["weight"].reshape(view)
