@@ -142,6 +142,9 @@ LENET5 = [
 ]
 
 
+LENET5_BN = LENET5[:1] + [{"type": "batchnorm2d", "name": "bn1"}] + LENET5[1:4] + [{"type": "batchnorm2d", "name": "bn2"}] + LENET5[4:]
+
+
 def main() -> None:
     out = ROOT / "configs"
     jobs = [
@@ -180,6 +183,19 @@ target each; the batch loss is the mean of the 8 losses.  The batch case of benc
             5,
             (8, 1, 32, 32),
             LENET5,
+            [3, 1, 4, 1, 5, 9, 2, 6],
+        )
+    )
+    jobs.append(
+        (
+            "batch/lenet5_bn_batch8.yaml",
+            "LeNet-5 with batch norm on a batch of 8: conv, batchnorm2d, ReLU, max-pool (twice), FC 120, 84, 10, softmax, CE",
+            """LeNet-5 (the layers of configs/lenet5.yaml) with batch norm in training mode after each conv
+(gamma 1, beta 0, eps 1e-5, as PyTorch starts), on the mini-batch of 8 of lenet5_batch8.yaml.
+Its kinks after the second batch norm are decided on intervals at rising precision.""",
+            5,
+            (8, 1, 32, 32),
+            LENET5_BN,
             [3, 1, 4, 1, 5, 9, 2, 6],
         )
     )

@@ -140,6 +140,19 @@ def main(path: str) -> None:
             steps.append(lambda t: t)
         elif kind == "softmax":
             steps.append(lambda t: torch.softmax(t.reshape(t.shape[0], -1), 1).reshape(t.shape))
+        elif kind in ("batchnorm2d", "batchnorm1d"):  # training mode: batch statistics, biased variance
+            if layer.get("unbiased"):
+                raise SystemExit("PyTorch normalises with the biased variance: unbiased: true has no PyTorch twin")
+            cls = torch.nn.BatchNorm2d if kind == "batchnorm2d" else torch.nn.BatchNorm1d
+            eps = _number(layer.get("eps", 0.00001))
+            module = cls(shape[0], eps=eps, track_running_stats=False, dtype=torch.float64)
+            for pname, tensor in module.named_parameters():
+                if pname in given:
+                    with torch.no_grad():
+                        tensor.copy_(_tensor(given[pname]).reshape(tensor.shape))
+                params[f"{name}.{pname}"] = tensor
+            steps.append(module)
+            continue  # the shape stays; a probe batch of 1 would not do for batch norm
         else:
             raise SystemExit(f"unknown layer type {kind}")
         with torch.no_grad():

@@ -111,7 +111,7 @@ class _BatchNorm(Layer):
         centred = stacked - mean.reshape(self._view())
         variance = _divide((centred * centred).sum(axis=self.axes), m - self.unbiased, ops)
         shifted = variance + ops.const(self.eps)
-        inverse_root = ops.const(1) / ops.sqrt(shifted)
+        inverse_root = _reciprocal(ops.sqrt(shifted), ops)
         return Statistics(centred, mean, variance, inverse_root, centred * inverse_root.reshape(self._view()), shifted)
 
     def forward_batch(self, xs: list[np.ndarray], params: dict, ops) -> list[np.ndarray]:
@@ -151,6 +151,15 @@ class _BatchNorm(Layer):
             for n in range(len(deltas))
         ]
         return list(total), parts
+
+
+def _reciprocal(values: np.ndarray, ops) -> np.ndarray:
+    """1/v element by element (a number over an array would not do for intervals)."""
+    if values.dtype != object:
+        return 1.0 / values
+    out = np.empty(values.shape, dtype=object)
+    out.flat[:] = [ops.const(1) / v for v in values.flat]
+    return out
 
 
 def _sum(values: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
