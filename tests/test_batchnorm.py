@@ -300,5 +300,56 @@ def test_grad_json_of_the_shipped_batch_norm_config():
     assert status == 0, err
     document = json.loads(out)
     assert set(document["gradients"]) >= {"bn1.weight", "bn1.bias", "conv1.weight"}
-    # batch norm removes the conv bias from the loss: its gradient is exactly 0
-    assert document["gradients"]["conv1.bias"] == [0, 0]
+    # batch norm removes the conv bias from the loss: its gradient is 0 (float64 here, as PyTorch: to rounding)
+    assert max(abs(g) for g in document["gradients"]["conv1.bias"]) < 1e-15
+    exact = derive(SHIPPED.read_text(), exact=True)
+    assert list(exact.gradients["conv1.bias"].value) == [0, 0]  # exactly, on the exact track
+
+
+def test_check_names_batch_norm_statistics_treated_as_constants():
+    """PyTorch with μ and σ² detached (constants) gives the wrong value the mistake names."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    config = yaml.safe_load(SHIPPED.read_text())
+    raw = {f"{layer['name']}.{k}": v for layer in config["layers"] for k, v in layer.get("params", {}).items()}
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in raw.items()}
+    x = torch.tensor(config["input"]["examples"], dtype=torch.float64)
+    z = F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1)
+    mean = z.mean(dim=(0, 2, 3), keepdim=True).detach()
+    variance = z.var(dim=(0, 2, 3), unbiased=False, keepdim=True).detach()
+    n = (z - mean) / torch.sqrt(variance + 1e-5) * p["bn1.weight"].view(1, -1, 1, 1) + p["bn1.bias"].view(1, -1, 1, 1)
+    scores = F.linear(F.max_pool2d(F.relu(n), 2).flatten(1), p["fc.weight"], p["fc.bias"])
+    F.cross_entropy(scores, torch.tensor(config["loss"]["target"])).backward()
+    wrong = p["conv1.weight"].grad[0, 1, 2, 0].item()
+    code, out, _ = run_cli(["check", str(SHIPPED), "-p", "conv1.weight[0,1,2,0]", "--value", repr(wrong)])
+    assert code == 1
+    assert "batch-norm mean/variance treated as constants" in out
+
+
+def test_explain_shows_the_statistics_and_the_three_paths():
+    torch = pytest.importorskip("torch")
+    config = yaml.safe_load(SHIPPED.read_text())
+    conv = config["layers"][0]["params"]
+    x = torch.tensor(config["input"]["examples"], dtype=torch.float64)
+    z = torch.nn.functional.conv2d(
+        x, torch.tensor(conv["weight"], dtype=torch.float64), torch.tensor(conv["bias"], dtype=torch.float64), padding=1
+    )
+    mean = Fraction(z[:, 0].mean().item()).limit_denominator(10**6)  # the exact mean, from its double
+    code, out, _ = run_cli(["explain", str(SHIPPED), "--width", "120"])
+    assert code == 0
+    assert f"channel 1: μ = {mean}" in out
+    assert "three paths" in out and "path 2 (σ²)" in out and "path 3 (μ)" in out
+    assert "example n's own" in out
+
+
+def test_latex_of_the_batch_norm_batch_compiles(tmp_path):
+    import shutil
+
+    code, out, _ = run_cli(["latex", str(SHIPPED)])
+    assert code == 0
+    assert r"\sqrt{\sigma^2 + \varepsilon}" in out and "three paths" in out
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed")
+    code, _, err = run_cli(["latex", str(SHIPPED), "-o", str(tmp_path / "b.tex"), "--pdf"])
+    assert code == 0, err
+    assert (tmp_path / "b.pdf").read_bytes().startswith(b"%PDF")

@@ -1,6 +1,7 @@
-"""`check --value` on a mini-batch: the given number against ∂L/∂w = 1/N Σₙ ∂ℓₙ/∂w, and the two
+"""`check --value` on a mini-batch: the given number against ∂L/∂w = 1/N Σₙ ∂ℓₙ/∂w, and the
 batch mistakes named when it matches one of them: the 1/N left out (the plain sum over the
-examples), and one example only (∂ℓₙ/∂w of a single example)."""
+examples), one example only (∂ℓₙ/∂w of a single example), and batch norm's mean and variance
+treated as constants (only the path through x̂)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ ONE_EXAMPLE_ONLY = (
     (
         "Yours is the gradient of one example's loss alone. Every example of the batch goes through the same "
         "parameters, so each contributes its own ∂ℓₙ/∂w: add them all (and take 1/N of the sum for the mean)."
+    ),
+)
+
+BATCH_NORM_CONSTANTS = (
+    "batch-norm mean/variance treated as constants",
+    (
+        "Batch norm's μ and σ² are computed from every example of the batch, so each input reaches the loss by "
+        "three paths: through x̂, through σ² and through μ. Yours keeps only the first, ∂L/∂x = γ·∂L/∂y/√(σ² + ε), "
+        "as if μ and σ² were constants: add ∂L/∂σ²·2(x − μ)/m and ∂L/∂μ/m."
     ),
 )
 
@@ -90,4 +100,9 @@ def _mistake(derivation: BatchDerivation, record, index, matches):
         for n, part in enumerate(parts, start=1):
             if matches(part):
                 return ONE_EXAMPLE_ONLY, n
+    constant = derivation.constant_stats_gradients()
+    if constant is not None:  # only where it differs from the right value (a parameter before batch norm)
+        wrong, right = float(constant[record.name][index]), float(record.approx[index])
+        if abs(wrong - right) > 1e-9 * max(abs(right), 1e-12) and matches(wrong):
+            return BATCH_NORM_CONSTANTS, None
     return None, None

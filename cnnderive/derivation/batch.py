@@ -117,6 +117,16 @@ class BatchDerivation:
     def gradient_floats(self) -> dict[str, np.ndarray]:
         return self.nearest.grads
 
+    def constant_stats_gradients(self) -> dict[str, np.ndarray] | None:
+        """The batch gradients (float64) with batch norm's μ and σ² taken as constants: the named mistake.
+        None without batch norm."""
+        if not self.batch_wide:
+            return None
+        passes = run_batch(self.batch, FloatOps(), constant_stats=True)
+        return {
+            name: self._scaled([p.grads[name] for p in passes], exact=False) for name in self.network.parameter_names()
+        }
+
 
 def _lock_step(examples: list[Derivation], batch: Batch, exact: bool) -> None:
     """Give each example's Derivation the passes of the whole batch run in lock-step (batch norm):

@@ -42,11 +42,20 @@ def sum_text(derivation: BatchDerivation, of: str) -> str:
 def reduction_sentence(derivation: BatchDerivation) -> str:
     n = derivation.size
     if derivation.scale == 1:
-        return f"A batch of {n} examples (batch_reduction: sum): L = {sum_text(derivation, '{}')}, their losses added."
-    return (
-        f"A batch of {n} examples (batch_reduction: mean, as PyTorch): L = {sum_text(derivation, '{}')}, the mean "
-        f"of the examples' losses; so every gradient is 1/{n} times the sum of the examples' gradients."
-    )
+        text = f"A batch of {n} examples (batch_reduction: sum): L = {sum_text(derivation, '{}')}, their losses added."
+    else:
+        text = (
+            f"A batch of {n} examples (batch_reduction: mean, as PyTorch): L = {sum_text(derivation, '{}')}, the mean "
+            f"of the examples' losses; so every gradient is 1/{n} times the sum of the examples' gradients."
+        )
+    return text + (BATCH_NORM_PARTS if derivation.batch_wide else "")
+
+
+BATCH_NORM_PARTS = (
+    " With batch norm each example's loss depends on every example (through the batch mean and variance): "
+    "example n's column is the gradient of ℓ₁ + … + ℓ_N that flows through example n's own values "
+    "(the columns still add up to the batch gradient)."
+)
 
 
 def batch_explanation(derivation: BatchDerivation, to_input: bool = False) -> list[RenderableType]:
@@ -112,7 +121,6 @@ def batch_gradient_table(derivation: BatchDerivation, selected=None) -> Table:
         cells += ["…"] if derivation.size > len(shown) else []
         table.add_row(name, *cells, value_text(record.value[index], float(record.approx[index])))
     return table
-
 
 
 def batch_verdict(verdict, name: str) -> Group:

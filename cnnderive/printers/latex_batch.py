@@ -67,9 +67,16 @@ def reduction_paragraph(derivation: BatchDerivation) -> str:
         how = "the examples' losses added (batch reduction: sum)"
     else:
         how = f"the mean of the examples' losses (batch reduction: mean, as PyTorch); every gradient is $1/{n}$ times the sum of the examples' gradients"
+    batch_norm = (
+        " With batch norm each loss depends on every example (through the batch mean and variance): example "
+        "$n$'s part is the gradient of $\\ell_1 + \\dots + \\ell_N$ that flows through example $n$'s own values "
+        "(the parts still add up to the batch gradient)."
+        if derivation.batch_wide
+        else ""
+    )
     return (
         f"This is a batch of {n} examples through the same layers and parameters. Example $n$ has its own "
-        f"input, target and loss $\\ell_n$; the batch loss is $L = {losses}$, {how}.\n"
+        f"input, target and loss $\\ell_n$; the batch loss is $L = {losses}$, {how}.{batch_norm}\n"
     )
 
 
