@@ -339,7 +339,7 @@ def test_explain_shows_the_statistics_and_the_three_paths():
     assert code == 0
     assert f"channel 1: μ = {mean}" in out
     assert "three paths" in out and "path 2 (σ²)" in out and "path 3 (μ)" in out
-    assert "example n's own" in out
+    assert "still add up to the batch gradient" in out
 
 
 def test_latex_of_the_batch_norm_batch_compiles(tmp_path):
@@ -353,3 +353,98 @@ def test_latex_of_the_batch_norm_batch_compiles(tmp_path):
     code, _, err = run_cli(["latex", str(SHIPPED), "-o", str(tmp_path / "b.tex"), "--pdf"])
     assert code == 0, err
     assert (tmp_path / "b.pdf").read_bytes().startswith(b"%PDF")
+
+
+# --- kinks past a mixing layer: float64 with proven bounds, else intervals -----------------------
+
+
+def _two_conv_bn(seed: int, second_weight=None) -> dict:
+    """conv - BN - ReLU - max-pool - conv - BN - ReLU - flatten - linear: the second conv mixes the first
+    batch norm's channels, so the second ReLU's kinks are past a + b√c."""
+    rng = random.Random(seed)
+    draw = lambda *shape: np.array([round(rng.uniform(-1, 1), 3) for _ in range(int(np.prod(shape)))]).reshape(shape)
+    conv2 = draw(3, 2, 2, 2) if second_weight is None else np.full((3, 2, 2, 2), second_weight)
+    layers = [
+        {
+            "type": "conv2d",
+            "name": "conv1",
+            "out_channels": 2,
+            "kernel_size": 2,
+            "params": {"weight": draw(2, 1, 2, 2).tolist(), "bias": draw(2).tolist()},
+        },
+        {"type": "batchnorm2d", "name": "bn1", "params": {"weight": [1.5, 0.5], "bias": [0.1, -0.2]}},
+        {"type": "relu"},
+        {"type": "maxpool2d", "kernel_size": 2},
+        {
+            "type": "conv2d",
+            "name": "conv2",
+            "out_channels": 3,
+            "kernel_size": 2,
+            "params": {"weight": conv2.tolist(), "bias": draw(3).tolist()},
+        },
+        {"type": "batchnorm2d", "name": "bn2", "params": {"weight": [1.0, -0.7, 0.4], "bias": [0.0, 0.3, 0.0]}},
+        {"type": "relu"},
+        {"type": "flatten"},
+        {
+            "type": "linear",
+            "name": "fc",
+            "out_features": 2,
+            "params": {"weight": draw(2, 12).tolist(), "bias": draw(2).tolist()},
+        },
+    ]
+    return {
+        "input": {"examples": [draw(1, 7, 7).tolist() for _ in range(3)]},
+        "layers": layers,
+        "loss": {"type": "mse", "target": draw(3, 2).tolist()},
+    }
+
+
+def _torch_two_conv_bn(config: dict):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    raw = {f"{layer['name']}.{k}": v for layer in config["layers"] for k, v in layer.get("params", {}).items()}
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in raw.items()}
+    x = torch.tensor(config["input"]["examples"], dtype=torch.float64)
+    bn = lambda t, name: F.batch_norm(t, None, None, p[f"{name}.weight"], p[f"{name}.bias"], True)
+    h = F.max_pool2d(F.relu(bn(F.conv2d(x, p["conv1.weight"], p["conv1.bias"]), "bn1")), 2)
+    h = F.relu(bn(F.conv2d(h, p["conv2.weight"], p["conv2.bias"]), "bn2")).flatten(1)
+    out = F.linear(h, p["fc.weight"], p["fc.bias"])
+    loss = F.mse_loss(out, torch.tensor(config["loss"]["target"], dtype=torch.float64))
+    loss.backward()
+    return loss.item(), {k: v.grad.numpy() for k, v in p.items()}
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_kinks_past_mixing_agree_with_torch_and_with_intervals(seed, monkeypatch):
+    config = _two_conv_bn(seed)
+    loss, grads = _torch_two_conv_bn(config)
+    derivation = derive(text_of(config), exact=False)
+    notes = derivation.examples[0].network.kink_notes
+    assert notes and "proven error bound" in notes[0].text  # the fast route decided them
+    assert derivation.nearest.loss == pytest.approx(loss, rel=1e-12)
+    for name, record in derivation.gradients.items():
+        np.testing.assert_allclose(record.approx, grads[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    from cnnderive.maths import batch_run
+
+    monkeypatch.setattr(batch_run, "decide_bounded", lambda *args: None)  # the interval route alone
+    again = derive(text_of(config), exact=False)
+    assert "intervals" in again.examples[0].network.kink_notes[0].text
+    for first, second in zip(derivation.examples, again.examples):
+        for a, b in zip(first.network.kinks, second.network.kinks):
+            if isinstance(a, tuple):
+                assert all(np.array_equal(x, y) for x, y in zip(a, b))
+            else:
+                assert np.array_equal(a, b)
+
+
+def test_an_exact_zero_past_mixing_is_refused_not_guessed(tmp_path):
+    """conv2's weights all 0: its outputs are its biases exactly, bn2's variance 0 and its outputs exactly β = 0
+    in two channels. Past the mix of square roots neither the float bounds nor intervals can prove the sign of an
+    exact 0, so cnnderive says so in one line rather than let float64 guess."""
+    config = _two_conv_bn(11, second_weight=0)
+    path = tmp_path / "zero.yaml"
+    path.write_text(text_of(config))
+    code, _, err = run_cli(["grad", str(path), "--json"])
+    assert code == 2
+    assert "could not be decided" in err and "relu_7" in err
+    assert len(err.strip().splitlines()) == 1

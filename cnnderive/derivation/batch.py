@@ -16,7 +16,7 @@ import numpy as np
 from ..maths.batch import Batch
 from ..maths.batch_run import decide_batch_kinks, has_batch_wide, run_batch
 from ..maths.network import Pass
-from ..maths.ops import FloatOps, SympyOps
+from ..maths.ops import FloatOps, IntervalOps, SympyOps
 from .batchnorm import batch_norm_records
 from .budget import BUDGET, Budget
 from .build import Derivation
@@ -87,10 +87,17 @@ class BatchDerivation:
             name: self._scaled([np.asarray(p.grads[name], dtype=float) for p in passes], exact=False)
             for name in self.network.parameter_names()
         }
-        if self.batch_wide and self.exact:  # the nearest doubles of the exact sums (conv bias before batch norm: 0)
-            shown = [example.values for example in self.examples]
-            loss = _float(self._scaled([p.loss for p in shown], exact=True))
-            grads = {name: _floats(self._scaled([p.grads[name] for p in shown], exact=True)) for name in grads}
+        if self.batch_wide and self.exact:  # the sums on the tight intervals (conv bias before batch norm: 0)
+            shown, tight = [e.values for e in self.examples], [e.tight for e in self.examples]
+            scale = IntervalOps(MIDPOINT_BITS).const(self.scale)
+            total = lambda parts: _sum(parts) * scale
+            loss = _mid(total([p.loss for p in tight]), self._scaled([p.loss for p in shown], exact=True))
+            grads = {
+                name: _mids(
+                    total([p.grads[name] for p in tight]), self._scaled([p.grads[name] for p in shown], exact=True)
+                )
+                for name in grads
+            }
         return Pass([outputs], loss, [], grads)
 
     @property
@@ -130,37 +137,52 @@ class BatchDerivation:
 
 def _lock_step(examples: list[Derivation], batch: Batch, exact: bool) -> None:
     """Give each example's Derivation the passes of the whole batch run in lock-step (batch norm):
-    exact SymPy values when small, and floats (the nearest doubles of those, else float64 as PyTorch)."""
+    exact SymPy values when small, with floats that are the midpoints of 192-bit intervals holding
+    the exact values (their nearest doubles but for a tie within 2^-140); else float64, as PyTorch."""
     if exact:
         shown = run_batch(batch, SympyOps())
-        floats = [_nearest(p) for p in shown]
+        tight = run_batch(batch, IntervalOps(MIDPOINT_BITS))
+        floats = [_midpoints(p, s) for p, s in zip(tight, shown)]
     else:
         floats = run_batch(batch, FloatOps())
         shown = floats
     records = batch_norm_records(batch, shown, floats, SympyOps() if exact else FloatOps())
-    for example, value_pass, float_pass, record in zip(examples, shown, floats, records):
-        example.__dict__["values"] = value_pass  # the cached passes of Derivation
-        example.__dict__["floats"] = float_pass
+    for n, (example, record) in enumerate(zip(examples, records)):
+        example.__dict__["values"] = shown[n]  # the cached passes of Derivation
+        example.__dict__["floats"] = floats[n]
         example.batch_norm = record
+        example.tight = tight[n] if exact else None
 
 
-def _float(value) -> float:
-    """An exact SymPy number evaluated to 30 digits, then rounded to a double."""
-    return float(value.evalf(30))
+MIDPOINT_BITS = 192
 
 
-def _floats(array):
+def _mid(value, exact) -> float:
+    """The float of an interval's midpoint; exactly 0 where the exact value is 0."""
+    return 0.0 if exact == 0 else float(value.mid)
+
+
+def _mids(array, exact):
     if array is None:
         return None
-    out = np.array([_float(value) for value in np.asarray(array, dtype=object).flat], dtype=float)
-    return out.reshape(np.shape(array))
+    values = np.asarray(array, dtype=object)
+    shown = np.asarray(exact, dtype=object)
+    out = np.array([_mid(v, e) for v, e in zip(values.flat, shown.flat)], dtype=float)
+    return out.reshape(values.shape)
 
 
-def _nearest(exact: Pass) -> Pass:
-    """The floats of an exact pass, each the nearest double of its exact number."""
+def _midpoints(tight: Pass, shown: Pass) -> Pass:
+    """The floats of an exact pass, from the tight intervals of the same pass."""
     return Pass(
-        [_floats(v) for v in exact.values],
-        _float(exact.loss),
-        [_floats(d) for d in exact.deltas],
-        {name: _floats(g) for name, g in exact.grads.items()},
+        [_mids(v, e) for v, e in zip(tight.values, shown.values)],
+        _mid(tight.loss, shown.loss),
+        [_mids(d, e) for d, e in zip(tight.deltas, shown.deltas)],
+        {name: _mids(g, shown.grads[name]) for name, g in tight.grads.items()},
     )
+
+
+def _sum(parts: list):
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total

@@ -28,6 +28,7 @@ class Derivation:
         self.ops = SympyOps() if self.exact else FloatOps()
         self.tensors = tensors(network)
         self.batch_norm: dict = {}  # layer position -> BatchNormRecord, for an example of a batch with batch norm
+        self.tight = None  # its pass on 192-bit intervals, for an exact example of a batch with batch norm
 
     @cached_property
     def floats(self) -> Pass:

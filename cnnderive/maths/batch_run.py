@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import UserError
 from .batch import Batch
+from .bounded import decide_bounded
 from .kinks import KinkNote
 from .layers import Layer
 from .layers.activations import _Rectifier
@@ -149,6 +150,18 @@ def _decide_on_intervals(batch: Batch, start: int, exact_inputs: list, kinks: li
     if all(type(layer).decide is Layer.decide for layer in layers[start:]):
         for row in kinks:
             row += [None] * (len(layers) - start)
+        return
+    bounded = decide_bounded(layers, batch.first.params, start, exact_inputs)
+    if bounded is not None:
+        for row, more in zip(kinks, bounded):
+            row += more
+        text = (
+            "decided on float64 with a proven error bound: batch norm's square roots of several channels are mixed "
+            "before it, and every input is farther from the kink than its bound"
+        )
+        notes += [
+            KinkNote(k, (), text) for k in range(start, len(layers)) if type(layers[k]).decide is not Layer.decide
+        ]
         return
     for bits in PRECISIONS:
         ops = IntervalOps(bits)
