@@ -212,6 +212,40 @@ def _bn1d_config(seed: int) -> dict:
     }
 
 
+def bn1d_loss(config: dict, params: dict) -> object:
+    """linear - batchnorm1d - ReLU - linear - MSE (the mean over each example's outputs, then over the batch)."""
+    bn = config["layers"][1]
+    eps, unbiased = mpf(Fraction(str(bn.get("eps", "0.00001")))), bool(bn.get("unbiased", False))
+    xs = [_mp(x) for x in config["input"]["values"]]
+    zs = [params["fc1.weight"].dot(x) + params["fc1.bias"] for x in xs]
+    ns = _batch_norm(zs, params["bn1.weight"], params["bn1.bias"], eps, unbiased)
+    total = mpf(0)
+    for n, target in zip(ns, config["loss"]["target"]):
+        out = params["fc2.weight"].dot(_relu(n)) + params["fc2.bias"]
+        total += sum((o - mpf(Fraction(str(t)))) ** 2 for o, t in zip(out, target)) / len(out)
+    return total / len(ns)
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_batchnorm1d_matches_50_digit_finite_differences(unbiased):
+    mp.dps = 50
+    config = _bn1d_config(4)
+    config["layers"][1]["unbiased"] = unbiased
+    derivation = derive(text_of(config), exact=True)
+    names = ["fc1.weight", "fc1.bias", "bn1.weight", "bn1.bias", "fc2.weight"]
+    want = finite_differences(bn1d_loss, config, names)
+    for name in names:
+        np.testing.assert_allclose(derivation.gradients[name].approx, want[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_every_batch_wide_kind_is_covered_here():
+    """Guard, as test_gradients_fd's: batch norm's kinds have their finite differences in this module."""
+    from cnnderive.maths.layers import LAYER_KINDS
+
+    covered = {"batchnorm2d", "batchnorm1d"}  # conv_bn_loss and bn1d_loss above
+    assert {kind for kind, cls in LAYER_KINDS.items() if cls.batch_wide} == covered
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_batchnorm1d_agrees_with_torch_float64(seed):
     torch = pytest.importorskip("torch")

@@ -21,6 +21,14 @@ def parameter_gradient(derivation, tensor: Tensor, index: tuple[int, ...], symbo
 
     position = tensor.layer
     layer = derivation.network.layers[position]
+    if layer.batch_wide:  # γ and β touch every example: their terms are in explain's batch-norm block
+        from ..errors import UserError
+
+        raise UserError(
+            f"{tensor.name}: a batch-norm parameter's gradient sums over the whole batch (Σ ∂L/∂n·x̂ for γ, Σ ∂L/∂n "
+            "for β); see it in `explain` (the batch-norm block) or `grad --param`",
+            field="--param",
+        )
     values, floats = derivation.values, derivation.floats
     out_tensor, in_tensor = derivation.layer_tensor(position), derivation.input_tensor(position)
     one, zero = derivation.ops.const(1), derivation.ops.const(0)

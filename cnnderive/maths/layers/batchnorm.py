@@ -18,7 +18,10 @@ from ...errors import ShapeError, UserError
 from ..ops import FloatOps
 from .base import Index, Layer, Setting, Shape, require_image
 
-NEEDS_BATCH = "batchnorm needs a batch of at least 2 examples in training mode"
+ONE_EXAMPLE = (
+    "{}: batch norm runs on the whole batch, and this works on one example alone "
+    "(grad, explain, latex and check --value take the whole batch)"
+)
 
 
 @dataclass(frozen=True)
@@ -97,10 +100,10 @@ class _BatchNorm(Layer):
         return size * int(np.prod(self.in_shape[1:]))
 
     def forward(self, x, params, kinks, ops):
-        raise UserError(NEEDS_BATCH)
+        raise UserError(ONE_EXAMPLE.format(self.name))
 
     def backward(self, x, y, delta, params, kinks, ops):
-        raise UserError(NEEDS_BATCH)
+        raise UserError(ONE_EXAMPLE.format(self.name))
 
     def statistics(self, xs: list[np.ndarray], ops) -> Statistics:
         stacked = np.stack(xs)
