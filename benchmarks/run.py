@@ -259,7 +259,7 @@ def main() -> None:
     has_torch = measure([python, "-c", "import torch"], 120, env).code == 0
 
     configs = sorted(CONFIGS.glob("seed*.yaml")) + [
-        CONFIGS / f for f in ("two_conv_28.yaml", "two_conv_56.yaml", "lenet5.yaml", "batch/lenet5_batch8.yaml")
+        CONFIGS / f for f in ("two_conv_28.yaml", "two_conv_56.yaml", "lenet5.yaml", "batch/lenet5_batch8.yaml", "batch/lenet5_bn_batch8.yaml")
     ]
     if args.only:
         configs = [c for c in configs if any(o in c.name for o in args.only)]
@@ -399,13 +399,15 @@ def main() -> None:
         if param_job and param_job.runs:
             good = not param_job.failed and not param_job.timed_out and param_job.wall < 3
             print(f"- `explain --param {lenet[0][1]}` on LeNet-5: {cell(param_job)} (target < 3 s): {ok(good)}")
-    batch = by_name.get("lenet5_batch8")
-    if batch and batch[0] is not None:
+    for key, what in (("lenet5_batch8", "a batch of 8"), ("lenet5_bn_batch8", "a batch of 8 and batch norm")):
+        batch = by_name.get(key)
+        if not batch or batch[0] is None:
+            continue
         grad, torch_job = batch[1]["grad"], batch[1].get("torch")
         if torch_job and torch_job.runs and not torch_job.failed:
             ratio = grad.wall / torch_job.wall
             print(
-                f"- `grad --json` on LeNet-5 with a batch of 8: {seconds(grad.wall)} vs PyTorch {seconds(torch_job.wall)}: "
+                f"- `grad --json` on LeNet-5 with {what}: {seconds(grad.wall)} vs PyTorch {seconds(torch_job.wall)}: "
                 f"{ratio:.2f}x its time (target <= 1x): {ok(ratio <= 1)}"
             )
     small, big = by_name.get("two_conv_28"), by_name.get("two_conv_56")
