@@ -142,7 +142,13 @@ LENET5 = [
 ]
 
 
-LENET5_BN = LENET5[:1] + [{"type": "batchnorm2d", "name": "bn1"}] + LENET5[1:4] + [{"type": "batchnorm2d", "name": "bn2"}] + LENET5[4:]
+LENET5_BN = (
+    LENET5[:1]
+    + [{"type": "batchnorm2d", "name": "bn1"}]
+    + LENET5[1:4]
+    + [{"type": "batchnorm2d", "name": "bn2"}]
+    + LENET5[4:]
+)
 
 
 def main() -> None:

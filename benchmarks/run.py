@@ -259,7 +259,14 @@ def main() -> None:
     has_torch = measure([python, "-c", "import torch"], 120, env).code == 0
 
     configs = sorted(CONFIGS.glob("seed*.yaml")) + [
-        CONFIGS / f for f in ("two_conv_28.yaml", "two_conv_56.yaml", "lenet5.yaml", "batch/lenet5_batch8.yaml", "batch/lenet5_bn_batch8.yaml")
+        CONFIGS / f
+        for f in (
+            "two_conv_28.yaml",
+            "two_conv_56.yaml",
+            "lenet5.yaml",
+            "batch/lenet5_batch8.yaml",
+            "batch/lenet5_bn_batch8.yaml",
+        )
     ]
     if args.only:
         configs = [c for c in configs if any(o in c.name for o in args.only)]

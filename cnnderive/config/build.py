@@ -156,7 +156,10 @@ def _check_batch_wide(layers: list[Layer], examples: list | None) -> None:
         if examples is None or len(examples) < 2:
             raise ConfigError("batchnorm needs a batch of at least 2 examples in training mode", ("layers", position))
         if any(other.sources for other in layers):
-            raise ConfigError(f"{layer.name}: batch norm in a network with skip, add or concat is not available yet", ("layers", position))
+            raise ConfigError(
+                f"{layer.name}: batch norm in a network with skip, add or concat is not available yet",
+                ("layers", position),
+            )
 
 
 def _input(raw: object, seed: int) -> np.ndarray:
