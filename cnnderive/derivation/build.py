@@ -89,4 +89,12 @@ class Derivation:
 
     def gradient(self, tensor: Tensor, index: tuple[int, ...]) -> ElementGradient:
         """The chain-rule terms of one parameter element, with values and why any term is cut."""
+        if tensor.role in ("weight", "bias") and self.network.layers[tensor.layer].batch_wide:
+            from ..errors import UserError
+
+            raise UserError(
+                f"{tensor.name}: a batch-norm parameter's gradient sums over the whole batch (Σ ∂L/∂n·x̂ for γ, "
+                "Σ ∂L/∂n for β); see it in `explain` (the batch-norm block) or `grad --param`",
+                field="--param",
+            )
         return parameter_gradient(self, tensor, index)

@@ -21,13 +21,23 @@ def _sign(q: Fraction) -> int:
     return (q > 0) - (q < 0)
 
 
+def _sign_of(a, b, c) -> int:
+    """The sign of a + b√c: that of a and b when they agree, else of the one with the larger square (a² vs b²c)."""
+    sa, sb = _sign(a), _sign(b)
+    if sa == 0 or sa == sb:
+        return sb
+    if sb == 0:
+        return sa
+    return sa if a * a > b * b * c else sb
+
+
 class Surd:
     """a + b·√c exactly (c > 0 not the square of a rational, b ≠ 0); rational results are Fractions."""
 
     __slots__ = ("a", "b", "c")
 
-    def __init__(self, a: Fraction, b: Fraction, c: Fraction) -> None:
-        self.a, self.b, self.c = Fraction(a), Fraction(b), Fraction(c)
+    def __init__(self, a: Fraction | int, b: Fraction | int, c: Fraction | int) -> None:
+        self.a, self.b, self.c = a, b, c  # rationals (Fraction or int), kept as given: this runs per element
 
     @staticmethod
     def make(a: Fraction, b: Fraction, c: Fraction) -> Fraction | Surd:
@@ -77,12 +87,13 @@ class Surd:
 
     def sign(self) -> int:
         """-1, 0 or 1, exactly."""
-        sa, sb = _sign(self.a), _sign(self.b)
-        if sa == 0 or sa == sb:
-            return sb
-        return sa if self.a * self.a > self.b * self.b * self.c else sb
+        return _sign_of(self.a, self.b, self.c)
 
     def _compare(self, other: object) -> int:
+        if isinstance(other, Surd) and other.c == self.c:  # the common case, without a new Surd
+            return _sign_of(self.a - other.a, self.b - other.b, self.c)
+        if isinstance(other, (int, Fraction)):
+            return _sign_of(self.a - other, self.b, self.c)
         difference = self - other
         return difference.sign() if isinstance(difference, Surd) else _sign(difference)
 

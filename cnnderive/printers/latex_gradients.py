@@ -17,6 +17,14 @@ MAX_CUT = 6  # zero terms listed one by one
 MAX_PARAM_ELEMENTS = 48  # elements worked out per tensor with --all-elements, or --param naming a tensor
 
 
+BATCH_NORM_PARAM = {
+    "weight": "This example's part: the sum over its positions of $\\partial L/\\partial y$ times $\\hat{x}$ "
+    "(the batch's gradient adds every example's part).",
+    "bias": "This example's part: the sum over its positions of $\\partial L/\\partial y$ "
+    "(the batch's gradient adds every example's part).",
+}
+
+
 class Gradients(Blocks):
     """dL/d(element) blocks, rendered from the ElementGradient records: parameters, inputs, layer outputs."""
 
@@ -38,6 +46,9 @@ class Gradients(Blocks):
             grads = self.derivation.values.grads[tensor.name]
             out.append("All of it:")
             out.append(self.tensor_display(tensor, grads, self.floats.grads[tensor.name], gradient=True))
+            if self.network.layers[tensor.layer].batch_wide:  # γ, β: sums over the batch, no one-example terms
+                out.append(BATCH_NORM_PARAM[tensor.role])
+                continue
             if selected is not None or self.options.all_elements:
                 out += self.every_element(tensor)
                 continue

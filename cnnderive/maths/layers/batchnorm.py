@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...errors import ShapeError, UserError
-from ..ops import FloatOps
+from ..ops import FloatOps, from_scaled, integer_scaled
 from .base import Index, Layer, Setting, Shape, require_image
 
 ONE_EXAMPLE = (
@@ -110,12 +110,28 @@ class _BatchNorm(Layer):
         m = self.count(len(xs))
         if m - self.unbiased < 1:
             raise UserError(f"{self.name}: the unbiased variance needs at least 2 numbers per channel")
-        mean = _divide(stacked.sum(axis=self.axes), m, ops)
-        centred = stacked - mean.reshape(self._view())
-        variance = _divide((centred * centred).sum(axis=self.axes), m - self.unbiased, ops)
+        scaled = integer_scaled(stacked) if ops.name in ("rational", "surd") else None
+        if scaled is not None:  # fractions: the same numbers in integer arithmetic, much faster
+            mean, centred, variance = self._rational_moments(scaled, m)
+        else:
+            mean = _divide(stacked.sum(axis=self.axes), m, ops)
+            centred = stacked - mean.reshape(self._view())
+            variance = _divide((centred * centred).sum(axis=self.axes), m - self.unbiased, ops)
         shifted = variance + ops.const(self.eps)
         inverse_root = _reciprocal(ops.sqrt(shifted), ops)
         return Statistics(centred, mean, variance, inverse_root, centred * inverse_root.reshape(self._view()), shifted)
+
+    def _rational_moments(self, scaled, m: int):
+        """μ, x - μ and σ² of fractions x = X/D: x - μ = (m·X - ΣX)/(m·D), σ² = Σ(m·X - ΣX)²/(m'·(m·D)²)."""
+        numerators, denominator, _ = scaled
+        numerators = numerators.astype(object)  # Python integers: no overflow
+        totals = numerators.sum(axis=self.axes)
+        centred = numerators * m - totals.reshape(self._view())
+        squares = (centred * centred).sum(axis=self.axes)
+        scale = m * denominator
+        mean = np.array([Fraction(t, scale) for t in totals], dtype=object)
+        variance = np.array([Fraction(q, (m - self.unbiased) * scale * scale) for q in squares], dtype=object)
+        return mean, from_scaled(centred, scale), variance
 
     def forward_batch(self, xs: list[np.ndarray], params: dict, ops) -> list[np.ndarray]:
         """Every example's output, from the batch statistics."""
