@@ -3,8 +3,8 @@
 Each value is a double x̃ with a bound E ≥ |x̃ - x| on its distance from the exact value x. Conv
 and linear propagate the bound by the standard forward error analysis of a dot product of n terms:
 |fl(W̃x̃ + b̃) - (Wx + b)| ≤ (γₙ₊₁ + u)(|W̃||x̃| + |b̃|) + (1 + u)|W̃|E, with u = 2⁻⁵³ and
-γₖ = ku/(1 - ku), itself computed with a margin for its own rounding. Batch norm runs on 64-bit
-intervals (mpmath rounds outward) holding [x̃ - E, x̃ + E]. A ReLU is decided where x̃ > E (on) or
+γₖ = ku/(1 - ku), itself computed with a margin for its own rounding; batch norm likewise, per
+channel (see _batch_norm). A ReLU is decided where x̃ > E (on) or
 x̃ ≤ -E (off); a max-pool winner where it is above every other element by more than both bounds
 (or an exact equal: two zeros of a ReLU that is off). Anything closer, or a layer without a rule
 here, gives up (None), and the caller decides on intervals at rising precision instead.
@@ -17,7 +17,7 @@ import numpy as np
 from .layers import Layer
 from .layers.activations import ReLU
 from .layers.pooling import MaxPool2d
-from .ops import FloatOps, IntervalOps
+from .ops import FloatOps
 from .surds import Surd
 
 U = 2.0**-53
@@ -130,17 +130,41 @@ def _maxpool(layer: MaxPool2d, x: np.ndarray, e: np.ndarray):
 
 
 def _batch_norm(layer: Layer, params: dict, pairs: list) -> list:
-    ops = IntervalOps(64)
-    ctx = ops.ctx
-    inputs = []
-    for x, e in pairs:
-        out = np.empty(x.shape, dtype=object)
-        out.flat[:] = [ctx.mpf(a) + ctx.mpf([-b, b]) for a, b in zip(x.flat, e.flat)]
-        inputs.append(out)
-    outs = layer.forward_batch(inputs, {name: ops.array(v) for name, v in params.items()}, ops)
-    result = []
-    for out in outs:
-        mids = np.array([float(v.mid) for v in out.flat], dtype=float).reshape(out.shape)
-        widths = np.array([float(v.delta) for v in out.flat], dtype=float).reshape(out.shape)
-        result.append((mids, widths * (0.5 + 4 * U) + 2 * U * np.abs(mids) + TINY))
-    return result
+    """Batch norm on doubles with bounds, per channel (first-order error analysis, each bound with
+    a margin of 1/1000 for the rounding of its own computation, far more than it needs):
+    μ̃ = fl(Σx̃/m), |μ̃ - μ| ≤ ΣE/m + γₘΣ|x̃|/m + u|μ̃|;  d̃ = fl(x̃ - μ̃), |d̃ - d| ≤ E + E_μ + u|d̃|;
+    σ̃² = fl(Σd̃²/m'), |σ̃² - σ²| ≤ Σ(2|d̃|E_d + E_d²)/m' + γₘ₊₁Σd̃²/m';  c = σ² + ε > c̃ - E_c > 0;
+    s̃ = fl(1/√c̃), |s̃ - 1/√c| ≤ E_c/(2(c̃ - E_c)^{3/2}) + 3u·s̃;
+    ỹ = fl(γ̃·d̃·s̃ + β̃), |ỹ - y| ≤ |γ|(|d̃|E_s + s̃E_d + E_dE_s) + 4u(|γ̃d̃s̃| + |β̃|) + u|γ̃d̃s̃| + u|β̃|."""
+    margin = 1.001
+    view = (1, -1) + (1,) * (len(layer.in_shape) - 1)
+    axes = layer.axes
+    x = np.stack([p[0] for p in pairs])
+    e = np.stack([p[1] for p in pairs])
+    m = x.size // x.shape[1]
+    divisor = m - layer.unbiased
+    gamma_w = np.array([float(v) for v in params["weight"]], dtype=float).reshape(view)
+    beta = np.array([float(v) for v in params["bias"]], dtype=float).reshape(view)
+    eps = float(layer.eps)
+    mean = x.sum(axis=axes, keepdims=True) / m
+    e_mean = (
+        e.sum(axis=axes, keepdims=True) / m + _gamma(m + 1) * np.abs(x).sum(axis=axes, keepdims=True) / m
+    ) * margin
+    e_mean += U * np.abs(mean) * margin + TINY
+    d = x - mean
+    e_d = (e + e_mean + U * np.abs(d)) * margin + TINY
+    variance = (d * d).sum(axis=axes, keepdims=True) / divisor
+    e_var = ((2 * np.abs(d) * e_d + e_d * e_d).sum(axis=axes, keepdims=True) / divisor) * margin
+    e_var += _gamma(m + 2) * variance * margin + TINY
+    shifted = variance + eps
+    e_shifted = (e_var + U * eps + 2 * U * shifted) * margin + TINY  # ε as a double, and the sum's rounding
+    low = shifted - e_shifted * margin
+    if np.any(low <= 0):
+        raise _GiveUp("a variance too close to 0")
+    inverse = 1 / np.sqrt(shifted)
+    e_inv = (e_shifted / (2 * low * np.sqrt(low)) + 3 * U * inverse) * margin * margin + TINY
+    scaled = gamma_w * d * inverse
+    y = scaled + beta
+    e_y = np.abs(gamma_w) * (np.abs(d) * e_inv + inverse * e_d + e_d * e_inv) * (1 + 2 * U)
+    e_y = (e_y + 6 * U * (np.abs(scaled) + np.abs(beta))) * margin + TINY
+    return [(y[n], e_y[n]) for n in range(len(pairs))]
