@@ -482,3 +482,24 @@ def test_an_exact_zero_past_mixing_is_refused_not_guessed(tmp_path):
     assert code == 2
     assert "could not be decided" in err and "relu_7" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda c: c["input"].update(values=c["input"]["values"][:1]), "batch of at least 2 examples"),
+        (lambda c: c["layers"][1].update(eps=0), "eps must be positive"),
+        (lambda c: c["layers"][1].update(type="batchnorm2d"), "batchnorm2d needs an image"),
+        (lambda c: c["layers"][1]["params"].update(weight=[1, 2]), "bn1.weight must have shape [3] [channel]"),
+    ],
+)
+def test_batch_norm_config_errors_are_one_line(tmp_path, change, words):
+    config = _bn1d_config(2)
+    change(config)
+    config["loss"]["target"] = config["loss"]["target"][: len(config["input"]["values"])]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text_of(config))
+    code, _, err = run_cli(["grad", str(path)])
+    assert code == 2
+    assert words in err, err
+    assert len(err.strip().splitlines()) == 1
