@@ -315,3 +315,26 @@ def test_the_paragraphs_speak_only_of_this_network():
     _, out = named(CONV_1, "input[0,2,1]", input_gradient(X4, W, 1, [1, -1, 2, 0, 1, 3, -2, 1, 1], 2, 1, rotate=False))
     for absent in ("pool", "λ", "momentum"):
         assert absent not in out
+
+
+DROPOUT = """
+name: linear, dropout p = 1/4, linear, squared error
+input: {values: [1, 2]}
+layers:
+  - {type: linear, name: fc1, out_features: 2, params: {weight: [[1, 0], [0, 1]], bias: [0, 0]}}
+  - {type: dropout, p: 0.25, mask: [1, 0]}
+  - {type: linear, name: fc2, out_features: 1, bias: false, params: {weight: [[1, 1]]}}
+loss: {type: mse, target: [0], reduction: sum}
+"""
+
+
+def test_dropout_scale_left_out(tmp_path):
+    """By hand: z = (1, 2), a = z·m/(1 - p) = (4/3, 0), o = 4/3, dL/do = 8/3, dL/dz₁ = 8/3 · 4/3 = 32/9,
+    dL/dW1[0,0] = 32/9 · x₁ = 32/9; with the mask alone (no 4/3): 8/3."""
+    path = tmp_path / "net.yaml"
+    path.write_text(DROPOUT)
+    right, mistaken = F(32, 9), F(8, 3)
+    code, out, err = run_cli(["check", str(path), "--param", "fc1.weight[0,0]", "--value", str(right)])
+    assert code == 0, out + err
+    code, out, err = run_cli(["check", str(path), "--param", "fc1.weight[0,0]", "--value", str(mistaken)])
+    assert code == 1 and "dropout's 1/(1 - p) left out" in out, out + err

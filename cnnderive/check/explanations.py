@@ -218,6 +218,16 @@ EXPLANATIONS = {
             )
         ],
     ),
+    "dropout_scale_left_out": (  # built only at a dropout layer
+        "dropout's 1/(1 - p) left out",
+        [
+            (
+                "In training mode dropout keeps an element with its mask m = 1 and scales it by 1/(1 - p), so "
+                "that its expected value is unchanged: a = z·m/(1 - p). Its local derivative is that same factor, "
+                "so ∂L/∂z = ∂L/∂a · m/(1 - p); multiplying by the mask alone forgets the scaling."
+            )
+        ],
+    ),
     "kernel_not_rotated": (
         "the kernel not rotated for ∂L/∂x",
         [

@@ -155,6 +155,18 @@ def _softmax_diagonal(layer):
     return lambda x, y, delta, params, kinks, ops: (delta * y * (1 - y), {})
 
 
+def _dropout_unscaled(layer):
+    """Dropout's backward with the mask but not PyTorch's 1/(1 - p) (the forward pass scaled by it)."""
+    if layer.p == 0:
+        return None
+
+    def backward(x, y, delta, params, kinks, ops):
+        mask = np.array([ops.const(m) for m in layer.kept], dtype=object).reshape(x.shape)
+        return delta * like(mask, x.shape, delta), {}
+
+    return backward
+
+
 def _multiplied(layer):
     """The gradient of each input as the product, not the sum, of what each next neuron sends back."""
 
@@ -182,6 +194,7 @@ WRONG_RULES: dict[str, list[tuple[str, Callable]]] = {
     "tanh": [_ACTIVATION],
     "softmax": [_ACTIVATION, ("softmax_diagonal", _softmax_diagonal)],
     "linear": [("next_layer_multiplied", _multiplied)],
+    "dropout": [("dropout_scale_left_out", _dropout_unscaled)],
     "conv2d": [("next_layer_multiplied", _multiplied), *WINDOW_RULES["conv2d"]],
 } | {kind: rules for kind, rules in WINDOW_RULES.items() if kind != "conv2d"}
 # the same slips made where the loss is differentiated through the final softmax or sigmoid

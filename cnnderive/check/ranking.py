@@ -30,6 +30,7 @@ RANK = (
     "maxpool_all",
     "pool_overwritten",
     "avgpool_share_left_out",
+    "dropout_scale_left_out",
     "kernel_not_rotated",
     "stride_not_dilated",
     "kernel_rotated",
