@@ -16,8 +16,9 @@ from ..maths.batch import REDUCTIONS, Batch
 from ..maths.layers import Layer
 from ..maths.losses import LOSS_KINDS
 from ..maths.network import Network
-from .build import _nested_shape, _target, layer_kind, read_settings, tensor
+from .build import _target, layer_kind, read_settings
 from .fields import Fields, describe
+from .tensors import nested_shape, tensor
 
 MAX_EXAMPLES = 256
 
@@ -31,7 +32,7 @@ def batch_inputs(raw: object, raw_layers: object) -> list[np.ndarray] | None:
     if "values" not in raw or "shape" in raw:
         return None
     path = ("input", "values")
-    depth = len(_nested_shape(raw["values"], path))
+    depth = len(nested_shape(raw["values"], path))
     if depth == 4 or (depth == 2 and _starts_linear(raw_layers)):
         values = tensor(raw["values"], path)
         _check_count(len(values), path)

@@ -13,16 +13,16 @@ from ..errors import ConfigError, ShapeError, UserError, one_line
 from ..files import read_regular
 from ..maths.batch import Batch
 from ..maths.layers import LAYER_KINDS, Layer, Setting
-from ..maths.losses import LOSS_KINDS, WeightDecay
-from ..maths.network import SGD, Network
+from ..maths.losses import LOSS_KINDS
+from ..maths.network import Network
 from ..maths.ops import object_array
 from .fields import Fields, describe
 from .graph import Values, read_sources, with_sources
+from .tensors import check_size, param_tensor, tensor
+from .training import read_train, weight_decay
 from .values import exact, seeded_input, seeded_parameter
 from .yaml_io import MAX_FLOW_DEPTH, _yaml_load, line_of, too_deep
 
-MAX_ELEMENTS = 1_000_000  # per tensor; bigger shapes are refused before anything is allocated
-MAX_DEPTH = 6  # levels of nested lists in one tensor field
 LIMITS = {"work": 20_000_000, "parameters": 2_000_000}  # whole network; `--max-work` raises the first
 MAX_CONFIG_BYTES = 4_000_000  # ten times configs/lenet5.yaml (0.4 MB); bounds parse time and memory
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -144,7 +144,7 @@ def build(data: object, source: str, max_work: int = LIMITS["work"]) -> Network 
     top.finish()
     network = Network(name, source, inputs, layers, params, loss, target, decay)
     if raw_train is not None:
-        network.train = _train(raw_train, network)
+        network.train = read_train(raw_train, network)
     return network
 
 
@@ -180,7 +180,7 @@ def _input(raw: object, seed: int) -> np.ndarray:
             raise ConfigError("expected a shape [C, H, W], [H, W] or [N]", fields.at("shape"))
         dims = tuple(_dimension(d, fields.at("shape")) for d in shape)
         dims = (1, *dims) if len(dims) == 2 else dims
-        _check_size(dims, fields.at("shape"))
+        check_size(dims, fields.at("shape"))
         values = object_array(seeded_input(seed, int(np.prod(dims))), dims)
     fields.finish()
     return values
@@ -190,14 +190,6 @@ def _dimension(value: object, path: tuple) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"expected a positive integer size, found {describe(value)}", path)
     return value
-
-
-def _check_size(shape: tuple, path: tuple) -> None:
-    count = 1
-    for d in shape:
-        count *= d
-    if count > MAX_ELEMENTS:
-        raise ConfigError(f"shape {list(shape)} has {count:,} elements; the limit is {MAX_ELEMENTS:,}", path)
 
 
 def _layer(raw: object, position: int, values: Values, seed: int, known: dict, budget: dict) -> tuple[Layer, dict]:
@@ -223,14 +215,14 @@ def _layer(raw: object, position: int, values: Values, seed: int, known: dict, b
     raw_params = fields.get("params", {})
     sources, in_shape, implied = read_sources(fields, LAYER_KINDS[kind], values)
     layer = with_sources(_create(LAYER_KINDS[kind], fields, name, in_shape, implied), sources)
-    _check_size(layer.out_shape, fields.path)
+    check_size(layer.out_shape, fields.path)
     _spend(budget, layer, fields.path)
     given = Fields(raw_params, fields.at("params"), "a mapping of parameter tensors")
     params = {}
     for param, shape in layer.param_shapes().items():
-        _check_size(shape, given.at(param))
+        check_size(shape, given.at(param))
         if given.has(param):
-            params[param] = _param_tensor(given.get(param), shape, layer, param, given.at(param))
+            params[param] = param_tensor(given.get(param), shape, layer, param, given.at(param))
         elif hasattr(layer, "initial"):  # batch norm starts as PyTorch's: γ = 1, β = 0
             params[param] = object_array([layer.initial(param)] * int(np.prod(shape)), shape)
         else:
@@ -305,20 +297,6 @@ def _spend(budget: dict, layer: Layer, path: tuple) -> None:
         )
 
 
-def _param_tensor(raw: object, shape: tuple, layer: Layer, param: str, path: tuple) -> np.ndarray:
-    values = tensor(raw, path)
-    lead = len(shape) - values.ndim
-    if lead > 0 and values.shape == shape[lead:] and all(d == 1 for d in shape[:lead]):
-        values = values.reshape(shape)  # [kh][kw] for a one-channel kernel, a bare number for one bias
-    if values.shape != shape:
-        raise ConfigError(
-            f"{layer.name}.{param} must have shape {_dims(shape)} {layer.param_axes(param)}, "
-            f"found {_dims(values.shape)}",
-            path,
-        )
-    return values
-
-
 def _with_shape_story(error: ConfigError, earlier: list[Layer]) -> ConfigError:
     """A parameter of the wrong shape, with why the layer's input has the shape it has, where a window
     before it floored (a 3x3 map pooled 2x2, stride 2, is 1x1: its last row and column are dropped)."""
@@ -347,135 +325,18 @@ def _floored(layer: Layer) -> str:
     return f"{layer.name} takes {h}x{w} to {oh}x{ow}: " + ", ".join(dict.fromkeys(sums))
 
 
-def _dims(shape: tuple) -> str:
-    return "".join(f"[{d}]" for d in shape) or "[] (a single number)"
-
-
-def tensor(raw: object, path: tuple) -> np.ndarray:
-    """Nested lists of numbers as an object array of Fractions; ragged lists are an error."""
-    shape = _nested_shape(raw, path)
-    _check_size(shape, path)
-    flat = _flatten_fast(raw, shape)
-    if flat is None:  # something is wrong: the careful walk says what and where
-        flat = []
-        _flatten(raw, path, flat)
-    return object_array(flat, shape)
-
-
-_PLAIN = {int, str, Fraction}  # what _Loader gives for numbers (decimals as their text)
-
-
-def _flatten_fast(raw: object, shape: tuple) -> list[Fraction] | None:
-    """The numbers of a regular nested list, row-major, each distinct text converted once; None
-    when anything is off (ragged, not a number), for `_flatten` to find and report."""
-    level = [raw]
-    for size in shape:
-        if not all(type(item) is list and len(item) == size for item in level):
-            return None
-        level = [item for items in level for item in items]
-    if not set(map(type, level)) <= _PLAIN:
-        return None
-    try:
-        converted = {value: exact(value, ()) for value in set(level)}
-    except ConfigError:
-        return None
-    return list(map(converted.__getitem__, level))
-
-
-def _nested_shape(raw: object, path: tuple) -> tuple:
-    shape = []
-    node = raw
-    while isinstance(node, list):
-        if not node:
-            raise ConfigError("empty list", path)
-        if len(shape) == MAX_DEPTH:
-            raise ConfigError(f"lists nested more than {MAX_DEPTH} deep; a tensor has at most 4 levels", path)
-        shape.append(len(node))
-        node = node[0]
-    return tuple(shape)
-
-
-def _flatten(raw: object, path: tuple, out: list, depth: int = 0, shape: tuple | None = None) -> None:
-    shape = _nested_shape(raw, path) if shape is None else shape
-    if depth == len(shape):
-        out.append(exact(raw, path))
-        return
-    if not isinstance(raw, list) or len(raw) != shape[depth]:
-        raise ConfigError(f"ragged lists: every list at depth {depth + 1} must have {shape[depth]} entries", path)
-    for k, item in enumerate(raw):
-        _flatten(item, path + (k,), out, depth + 1, shape)
-
-
 def _loss(raw: object, layers: list[Layer], out_shape: tuple):
     fields = Fields(raw, ("loss",), "a mapping with type and target")
     kind = fields.choice("type", tuple(LOSS_KINDS))
     cls = LOSS_KINDS[kind]
     target = _target(fields.get("target"), cls.takes_class_index, int(np.prod(out_shape)), fields.at("target"))
-    decay = _weight_decay(fields)
+    decay = weight_decay(fields)
     settings = read_settings(fields, cls.settings)
     try:
         loss = cls.create(layers, target, **settings)
     except ShapeError as error:
         raise ConfigError(str(error), fields.at(error.key) if error.key else fields.path) from None
     return loss, target, decay
-
-
-def _weight_decay(fields: Fields) -> WeightDecay:
-    """`weight_decay: λ` (exact, >= 0, default 0) and `decay_bias` (default false) of the loss mapping."""
-    rate = fields.number("weight_decay", 0)
-    if rate < 0:
-        raise ConfigError(f"weight_decay must be 0 or more, found {rate}", fields.at("weight_decay"))
-    bias = fields.bool("decay_bias", False)
-    if bias and rate == 0:
-        raise ConfigError("decay_bias: true needs a weight_decay above 0", fields.at("decay_bias"))
-    return WeightDecay(rate, bias)
-
-
-MAX_STEPS = 10  # exact weights grow with every step (their digits about triple per step)
-
-
-def _train(raw: object, network: Network) -> SGD:
-    """The `train:` mapping: lr > 0, momentum >= 0 (default 0), velocity {param: tensor}, steps."""
-    fields = Fields(raw, ("train",), "a mapping with lr (and momentum, velocity, steps)")
-    lr = fields.number("lr")
-    if lr <= 0:
-        raise ConfigError(f"lr must be above 0, found {lr}", fields.at("lr"))
-    momentum = fields.number("momentum", 0)
-    if momentum < 0:
-        raise ConfigError(f"momentum must be 0 or more, found {momentum}", fields.at("momentum"))
-    steps = fields.int("steps", 1, minimum=1, maximum=MAX_STEPS)
-    if steps > 1 and not network.is_rational():
-        raise ConfigError(
-            "more than one step needs a network whose values stay rational (MSE, no sigmoid, tanh or softmax): "
-            "after exp or tanh the new weights are no longer exact numbers to start the next step from",
-            fields.at("steps"),
-        )
-    velocity = _velocity(fields, network, momentum)
-    fields.finish()
-    if not network.parameter_names():
-        raise ConfigError("the network has no parameters to update", ("train",))
-    return SGD(lr, momentum, velocity, steps)
-
-
-def _velocity(fields: Fields, network: Network, momentum) -> dict[str, np.ndarray]:
-    """The given velocity of each parameter tensor (the rest start at 0, as PyTorch's first step)."""
-    if not fields.has("velocity"):
-        return {}
-    if momentum == 0:
-        raise ConfigError(
-            "a velocity needs a momentum above 0 (without momentum SGD keeps none)", fields.at("velocity")
-        )
-    given = Fields(fields.get("velocity"), fields.at("velocity"), "a mapping of parameter tensors (fc.weight: ...)")
-    velocity = {}
-    names = network.parameter_names()
-    for key in given.data:
-        if key not in names:
-            raise ConfigError(f"unknown parameter {key!r}; the parameters: {', '.join(names)}", given.at(key))
-        layer_name, param = key.split(".")
-        layer = next(layer for layer in network.layers if layer.name == layer_name)
-        shape = network.parameter(key).shape
-        velocity[key] = _param_tensor(given.get(key), shape, layer, param, given.at(key))
-    return velocity
 
 
 def _target(raw: object, class_index: bool, size: int, path: tuple) -> np.ndarray:

@@ -32,7 +32,7 @@ def exact(value: object, path: tuple) -> Fraction:
                 return number
             raise ConfigError(f"number {value!r} is too large or too precise", path)
     shown = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else repr(str(value)[:40])
-    raise ConfigError(f"expected a number (integer, decimal or fraction like \"1/3\"), found {shown}", path)
+    raise ConfigError(f'expected a number (integer, decimal or fraction like "1/3"), found {shown}', path)
 
 
 _MASK = (1 << 64) - 1
