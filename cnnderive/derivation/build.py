@@ -98,3 +98,14 @@ class Derivation:
                 field="--param",
             )
         return parameter_gradient(self, tensor, index)
+
+    def element_gradient(self, tensor: Tensor, index: tuple[int, ...], symbolic=None) -> ElementGradient | None:
+        """dL/d(any element) as a record: a parameter's always; the input's or a layer output's from the
+        closed forms (`symbolic`, derivation.symbolic.Symbolic), None when the network is too big for them."""
+        if tensor.role in ("weight", "bias"):
+            return self.gradient(tensor, index)
+        if symbolic is None:
+            return None
+        from .terms import intermediate_gradient
+
+        return intermediate_gradient(symbolic, tensor, index)

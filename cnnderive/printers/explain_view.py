@@ -66,17 +66,14 @@ class View:
 
     def gradient(self, tensor, index):
         """The ElementGradient record of dL/d(one element): a parameter, the input or a layer output."""
-        if tensor.role in ("weight", "bias"):
-            return self.derivation.gradient(tensor, index)
-        if self.symbolic is None:
+        gradient = self.derivation.element_gradient(tensor, index, self.symbolic)
+        if gradient is None:
             raise UserError(
                 f"this network is too big to write ∂L/∂{tensor.element(index)} term by term; "
                 "ask for a parameter, or see the backward pass of explain without --param",
                 field="--param",
             )
-        from ..derivation.terms import intermediate_gradient
-
-        return intermediate_gradient(self.symbolic, tensor, index)
+        return gradient
 
     def gradient_values(self, tensor) -> tuple[np.ndarray, np.ndarray]:
         """dL/d(a whole tensor): the shown values and their floats (a parameter's gradient, or a delta)."""

@@ -69,13 +69,7 @@ class Blocks:
 
     def element_gradient(self, tensor: Tensor, index: tuple[int, ...]) -> ElementGradient | None:
         """The chain-rule record of one element: a parameter's always, an intermediate's when rules are built."""
-        if tensor.role in ("weight", "bias"):
-            return self.derivation.gradient(tensor, index)
-        if self.steps.symbolic is None:
-            return None
-        from ..derivation.terms import intermediate_gradient
-
-        return intermediate_gradient(self.steps.symbolic, tensor, index)
+        return self.derivation.element_gradient(tensor, index, self.steps.symbolic)
 
     def value_rows(self, value: object, approx: float, approx_before: bool = False) -> list[tuple[str, list[str]]]:
         """The rows that end an equation: the exact value and its decimal, or the decimal alone."""
