@@ -135,3 +135,15 @@ def test_hinge_matches_pytorch_multimargin():
         assert float(d.floats.loss) == pytest.approx(loss.item(), rel=1e-15)
         np.testing.assert_allclose(d.floats.grads["fc.weight"], weight.grad.numpy(), rtol=1e-15)
         np.testing.assert_allclose(d.floats.grads["fc.bias"], bias.grad.numpy(), rtol=1e-15)
+
+
+def test_an_inactive_margin_is_why_a_term_is_zero():
+    """w = -2 makes class 2's margin -1.3 (inactive, by hand in by_hand): fc.weight[2,0]'s one term is cut
+    for that reason; class 0's margin is active, so fc.weight[0,0]'s term is not cut."""
+    from cnnderive.maths.layers import Cut
+
+    d = derive("-2")
+    assert by_hand(F(-2))[1] == [1, -1, 0]
+    cut = d.gradient(d.tensors["fc.weight"], (2, 0)).terms[0].cut
+    live = d.gradient(d.tensors["fc.weight"], (0, 0)).terms[0].cut
+    assert (cut, live) == (Cut.MARGIN_INACTIVE, None)

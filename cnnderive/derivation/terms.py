@@ -152,4 +152,9 @@ def later_cut(network, position: int, index: tuple[int, ...]) -> Cut | None:
         if reason or not layers[later].elementwise:
             return reason
         readers = network.consumers(later + 1)
+    active = getattr(network.loss, "active", None)  # the hinge's margins: an inactive class gets no gradient
+    if not readers and active is not None:
+        flat = int(np.ravel_multi_index(index, network.output_shape))
+        if flat != network.loss.label and not active[flat]:
+            return Cut.MARGIN_INACTIVE
     return None

@@ -25,6 +25,7 @@ class Cut(Enum):
     AVGPOOL_UNCOVERED = "avg-pool: no pooling window covers it"
     PADDING = "zero padding"
     DROPPED = "dropout dropped it (its mask is 0)"
+    MARGIN_INACTIVE = "hinge: its margin is <= 0, so it adds nothing to the loss"
 
     def __str__(self) -> str:
         return self.value
