@@ -242,7 +242,7 @@ def test_value_on_the_command_line():
         (["--param", W1], "exactly one of --value"),
         (["--param", W1, "--value", "1", "--expr", "o"], "exactly one of --value"),
         (["--param", "conv1.weight", "--value", "1"], "whole tensor"),
-        (["--param", "target[0]", "--value", "1"], "check asks for"),
+        (["--param", "target[0]", "--value", "1"], "not the target"),
         (["--param", "conv7.weight[0,0,0,0]", "--value", "1"], "unknown name"),
     ],
 )

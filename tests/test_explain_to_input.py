@@ -250,7 +250,7 @@ def test_target_and_loss_are_refused_in_one_line(name):
     code, out, err = run_cli(["explain", str(SEED002_FC), "--param", name])
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "not of the" in lines[0] and "Traceback" not in err
+    assert len(lines) == 1 and "not the" in lines[0] and "Traceback" not in err
 
 
 def test_to_input_with_param_is_refused():

@@ -291,7 +291,7 @@ def test_the_same_input_gives_the_same_bytes(tmp_path, name):
         (["-o", "{tmp}/g.png"], "ending in .svg"),
         (["-o", "{tmp}/old.svg"], "exists; add --force"),
         (["-o", "{tmp}/g.svg", "--param", "conv9.weight"], "unknown name"),
-        (["-o", "{tmp}/g.svg", "--param", "loss"], "not from the loss"),
+        (["-o", "{tmp}/g.svg", "--param", "loss"], "not the loss"),
         (["-o", "{tmp}/g.svg", "--param", "conv1.weight[0,0,7,0]"], "has shape"),
         (["-o", "{tmp}/g.svg", "--engine", "graphviz"], "dot is not installed"),
         (["--param", "fc.bias"], "-o"),

@@ -17,7 +17,7 @@ import sympy
 
 from ..derivation.budget import work
 from ..derivation.build import Derivation
-from ..derivation.names import Tensor, parse_element
+from ..derivation.names import Tensor, parse_differentiable
 from ..derivation.records import ElementGradient
 from ..derivation.symbolic import Symbolic
 from ..derivation.terms import intermediate_gradient, parameter_gradient
@@ -221,14 +221,8 @@ def refuse_a_number(formula: str) -> None:
 
 def asked_element(network, text: str) -> tuple[Tensor, tuple[int, ...]]:
     """The element whose gradient is checked: a parameter, an input or a layer output."""
-    tensor, index = parse_element(network, text)
+    tensor, index = parse_differentiable(network, text)
     if index is None:
         first = tensor.element(next(tensor.indices()))
         raise UserError(f"{text!r} is a whole tensor; check one element, e.g. {first}", field="--param")
-    if tensor.role in ("target", "loss"):
-        params = ", ".join(network.parameter_names())
-        raise UserError(
-            f"{text!r}: check asks for ∂L/∂(a parameter, the input or a layer output); parameters: {params}",
-            field="--param",
-        )
     return tensor, index

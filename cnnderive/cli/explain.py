@@ -59,8 +59,10 @@ def explain(
             "--to-input is for the whole pass; with --param name the input element instead", field="--to-input"
         )
     check_outputs([(svg, "--svg"), (html, "--html")], force)
+    from ..derivation.names import parse_differentiable
+
     derivation = example_of(load_any(net, options_of(ctx)), example)
-    selected = _selected(derivation.network, param) if param else None
+    selected = parse_differentiable(derivation.network, param) if param else None
     if hasattr(derivation, "examples"):  # a whole batch: each example, then the batch's sums
         from ..printers.explain_batch import batch_explanation
 
@@ -82,17 +84,3 @@ def explain(
         write_atomic(svg, console.export_svg(clear=False, title=title), force, "--svg")
     if html:
         write_atomic(html, console.export_html(clear=False), force, "--html")
-
-
-def _selected(network, param: str):
-    """The element (or tensor) asked for: a parameter, the input or a layer output; not the target or the loss."""
-    from ..derivation.names import parse_element
-
-    tensor, index = parse_element(network, param)
-    if tensor.role in ("target", "loss"):
-        raise UserError(
-            f"{param!r}: explain --param shows ∂L/∂(a parameter, the input or a layer output), "
-            f"not of the {tensor.role}",
-            field="--param",
-        )
-    return tensor, index

@@ -67,25 +67,13 @@ def graph(
     graphviz = engine is Engine.graphviz and suffix == ".svg"
     if graphviz and shutil.which("dot") is None:
         raise UserError(graphviz_missing(), field="--engine")
+    from ..derivation.names import parse_differentiable
+
     derivation = load_derivation(net, options_of(ctx))
-    model = build_graph(derivation, _selected(derivation.network, param) if param else None)
+    model = build_graph(derivation, parse_differentiable(derivation.network, param)[0] if param else None)
     if suffix == ".dot":
         document: str | bytes = render_dot(model)
     else:
         document = graphviz_svg(render_dot(model)) if graphviz else render_svg(model)
     write_atomic(output, document, force)
     typer.echo(f"wrote {output}")
-
-
-def _selected(network, param: str):
-    """The tensor whose paths are highlighted (an element stands for its tensor); not the target or the loss."""
-    from ..derivation.names import parse_element
-
-    tensor, _ = parse_element(network, param)
-    if tensor.role in ("target", "loss"):
-        raise UserError(
-            f"{param!r}: the graph highlights the paths from a parameter, the input or a layer output "
-            f"to the loss, not from the {tensor.role}",
-            field="--param",
-        )
-    return tensor

@@ -80,8 +80,10 @@ def latex(
     output = None if output == "-" else output  # the usual spelling of standard output
     pdf_path = _pdf_path(output, snippet) if pdf else None
     check_outputs([(output, "-o"), (pdf_path, "--pdf")], force)
+    from ..derivation.names import parse_differentiable
+
     derivation = example_of(load_any(net, options_of(ctx)), example)
-    selected = _selected(derivation.network, param) if param else None
+    selected = parse_differentiable(derivation.network, param) if param else None
     if selected and hasattr(derivation, "examples"):
         raise UserError("--param on a batch: add --example n for one example's chain rule", field="--param")
     top = top_heading.value if top_heading else ("subsection" if snippet else "section")
@@ -104,20 +106,6 @@ def latex(
     if pdf_path:
         write_atomic(pdf_path, run_pdflatex(document), force, option="--pdf")
         typer.echo(f"wrote {pdf_path}")
-
-
-def _selected(network, param: str):
-    """--param: a parameter, the input or a layer output, whole or one element; not the target or loss."""
-    from ..derivation.names import parse_element
-
-    tensor, index = parse_element(network, param)
-    if tensor.role in ("target", "loss"):
-        raise UserError(
-            f"{param!r}: latex --param takes a parameter, the input or a layer output, not the {tensor.role} "
-            "(cnnderive symbols NET.yaml lists the names)",
-            field="--param",
-        )
-    return tensor, index
 
 
 def _pdf_path(output: str | None, snippet: bool) -> str:

@@ -206,3 +206,16 @@ def parse_parameter(network, text: str) -> tuple[Tensor, tuple[int, ...] | None]
         params = ", ".join(network.parameter_names())
         raise UserError(f"{text!r} is not a parameter; parameters are: {params}", field="--param")
     return tensor, index
+
+
+def parse_differentiable(network, text: str) -> tuple[Tensor, tuple[int, ...] | None]:
+    """Like parse_element, but only what has a gradient to show: a parameter, the input or a layer output
+    (whole or one element), not the target or the loss."""
+    tensor, index = parse_element(network, text)
+    if tensor.role in ("target", "loss"):
+        raise UserError(
+            f"{text!r}: --param takes a parameter, the input or a layer output, not the {tensor.role} "
+            "(cnnderive symbols NET.yaml lists the names)",
+            field="--param",
+        )
+    return tensor, index
