@@ -11,7 +11,7 @@ from cnnderive.config.build import loads_any
 from cnnderive.teach.template import parse_template
 from tests.conftest import ROOT
 
-BLOCKS = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+BLOCKS = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
 
 
 def test_the_readme_has_yaml_examples():
@@ -30,7 +30,7 @@ def test_every_whole_example_loads(block):
 def test_the_weight_decay_and_train_fragment_fits_the_2_2_1_example():
     block = next(b for b in BLOCKS if b.startswith("loss:") and "train:" in b)
     text = (ROOT / "configs" / "mlp_221_sgd_step.yaml").read_text()
-    text = re.sub(r"^loss: .*\n", "", text, flags=re.M)
-    text = re.sub(r"^train: .*\n", "", text, flags=re.M)
+    text = re.sub(r"^loss: .*\n", "", text, flags=re.MULTILINE)
+    text = re.sub(r"^train: .*\n", "", text, flags=re.MULTILINE)
     network = loads_any(text + block, "README.md")
     assert network.decay.rate > 0 and network.train.momentum > 0
